@@ -1,0 +1,3 @@
+from gantry.cli.main import main
+
+main()
