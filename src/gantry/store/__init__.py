@@ -1,1 +1,40 @@
-"""gantry.store"""
+"""gantry.store: image metadata (SQLite) and snapshots over the content store.
+
+``Store(root)`` is the entry point; see :mod:`gantry.store.store` for the
+guarantees and ``docs/store.md`` for the on-disk layout.
+"""
+
+from gantry.store.models import (
+    Deleted,
+    DiskUsage,
+    Event,
+    GCReport,
+    HistoryEntry,
+    Image,
+    ImageUsage,
+    Layer,
+    Problem,
+    PruneReport,
+    Snapshot,
+    Untagged,
+)
+from gantry.store.store import DEFAULT_GRACE, ImageLike, Lease, Store
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "Deleted",
+    "DiskUsage",
+    "Event",
+    "GCReport",
+    "HistoryEntry",
+    "Image",
+    "ImageLike",
+    "ImageUsage",
+    "Layer",
+    "Lease",
+    "Problem",
+    "PruneReport",
+    "Snapshot",
+    "Store",
+    "Untagged",
+]

@@ -1,0 +1,161 @@
+"""What the store hands out: small immutable records the CLI renders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gantry.digest import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One image as recorded in the store. ``id`` is the config digest (Docker's image ID)."""
+
+    id: Digest
+    manifest_digest: Digest
+    media_type: str  #: of the manifest
+    created: float | None  #: from the config (Unix seconds); None if the config has none
+    added: float  #: when this store recorded the image
+    size: int  #: sum of the unpacked layer sizes (Docker's ``Size``)
+    parent: Digest | None = None
+    repo_tags: tuple[str, ...] = ()  #: full names: ``docker.io/library/x:tag``, sorted
+    repo_digests: tuple[str, ...] = ()  #: ``docker.io/library/x@sha256:...``, sorted
+    os: str = ""
+    architecture: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    children: int = 0  #: images whose parent this is
+    containers: int = 0  #: containers created from it
+
+    @property
+    def config_digest(self) -> Digest:
+        return self.id
+
+    @property
+    def short_id(self) -> str:
+        """12 hex characters, as ``docker images`` shows."""
+        return self.id.short
+
+    @property
+    def dangling(self) -> bool:
+        """No tag points at it (``<none>:<none>``)."""
+        return not self.repo_tags
+
+    @property
+    def intermediate(self) -> bool:
+        """Untagged and the parent of another image: hidden by ``images`` without ``-a``."""
+        return not self.repo_tags and self.children > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer of an image, bottom first."""
+
+    digest: Digest  #: the blob (compressed as stored)
+    media_type: str
+    size: int  #: blob size
+    diff_id: Digest
+    chain_id: Digest
+    unpacked_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One row of ``docker history``, newest first. ``id`` is None for ``<missing>``."""
+
+    id: Digest | None
+    created: float | None
+    created_by: str
+    size: int
+    comment: str
+    empty_layer: bool
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Untagged:
+    """``Untagged: <ref>``: ``ref`` is the familiar form (``ubuntu:latest``)."""
+
+    ref: str
+
+    def __str__(self) -> str:
+        return f"Untagged: {self.ref}"
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """``Deleted: <id>``: an image ID or a layer's chain ID."""
+
+    id: str
+
+    def __str__(self) -> str:
+        return f"Deleted: {self.id}"
+
+
+Event = Untagged | Deleted
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    deleted: tuple[Event, ...]
+    reclaimed: int  #: bytes freed on disk (blobs and unpacked snapshots)
+
+
+@dataclass(frozen=True, slots=True)
+class GCReport:
+    blobs: tuple[Digest, ...]  #: removed
+    snapshots: tuple[str, ...]  #: chain IDs (or directory names for orphans) removed
+    reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An unpacked layer, keyed by chain ID."""
+
+    chain_id: Digest
+    parent: Digest | None
+    diff_id: Digest
+    layer_digest: Digest
+    media_type: str
+    size: int  #: unpacked size of this layer alone
+    refcount: int
+    ready: bool
+    path: Path  #: ``snapshots/<n>/fs`` (exists only when ready)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUsage:
+    """One image row of ``system df -v``."""
+
+    id: Digest
+    repo_tags: tuple[str, ...]
+    created: float | None
+    size: int
+    shared_size: int  #: bytes of layers this image shares with other images
+    unique_size: int  #: ``size - shared_size``
+    containers: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """``system df`` data for images: TOTAL, ACTIVE, SIZE, RECLAIMABLE (+ per image)."""
+
+    images: tuple[ImageUsage, ...]
+    total: int
+    active: int  #: images used by at least one container
+    size: int  #: every layer counted once
+    reclaimable: int  #: bytes of layers no active image uses
+    blobs_size: int  #: bytes under content/blobs (compressed, as stored)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of :meth:`Store.check`. ``kind`` is a stable machine word."""
+
+    kind: str  #: corrupt-blob | missing-blob | dangling-tag | missing-snapshot | ...
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
