@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from test_store_support import image_docs, layer, make_image, put
 
+from gantry import digest
 from gantry.errors import (
     BlobNotFound,
     DigestMismatch,
@@ -16,6 +17,7 @@ from gantry.errors import (
     StoreError,
 )
 from gantry.store import Store
+from test_store_support import image_docs, layer, make_image, put
 
 BASE = layer({"bin/sh": b"#!shell", "etc/passwd": b"root:x:0:0::/root:/bin/sh\n"})
 APP = layer({"app/main.py": b"print('hi')\n"})
@@ -48,8 +50,8 @@ def test_layout_and_schema(store: Store, root: Path) -> None:
 def test_add_image_records_everything(store: Store) -> None:
     img = make_image(store, [BASE, APP], tags=["app", "example.com/team/app:1"], labels={"a": "b"})
     config, manifest = image_docs([BASE, APP], labels={"a": "b"})
-    assert img.id == "sha256:" + __import__("hashlib").sha256(config).hexdigest()
-    assert img.manifest_digest == __import__("gantry").digest.of_bytes(manifest)
+    assert img.id == "sha256:" + hashlib.sha256(config).hexdigest()
+    assert img.manifest_digest == digest.of_bytes(manifest)
     assert img.repo_tags == ("docker.io/library/app:latest", "example.com/team/app:1")
     assert img.size == BASE.size + APP.size
     assert img.labels == {"a": "b"}
@@ -84,7 +86,7 @@ def test_add_image_checks_diff_ids_and_counts(store: Store) -> None:
     bad["rootfs"]["diff_ids"] = [APP.diff_id]
     bad_config = json.dumps(bad).encode()
     m = json.loads(manifest)
-    m["config"]["digest"] = __import__("gantry").digest.of_bytes(bad_config)
+    m["config"]["digest"] = digest.of_bytes(bad_config)
     m["config"]["size"] = len(bad_config)
     put(store.content, [BASE], bad_config)
     with pytest.raises(DigestMismatch, match="diff ID"):
@@ -93,7 +95,7 @@ def test_add_image_checks_diff_ids_and_counts(store: Store) -> None:
     bad["rootfs"]["diff_ids"] = []
     bad_config = json.dumps(bad).encode()
     store.content.write(bad_config)
-    m["config"]["digest"] = __import__("gantry").digest.of_bytes(bad_config)
+    m["config"]["digest"] = digest.of_bytes(bad_config)
     m["config"]["size"] = len(bad_config)
     with pytest.raises(InvalidManifest, match="diff IDs"):
         store.add_image(json.dumps(m).encode())
