@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from conftest import CONFORMANCE, go_tables
+from gantry.digest import Digest
 from gantry.errors import InvalidManifest
 from gantry.oci import (
     EMPTY_DESCRIPTOR,
@@ -84,9 +85,9 @@ def schema_errors(doc: bytes | str | dict[str, Any], media_type: str) -> list[st
     if media_type == mediatypes.OCI_CONFIG and isinstance(doc, dict):
         cfg = doc.get("config")
         env = cfg.get("Env") if isinstance(cfg, dict) else None
-        for e in env if isinstance(env, list) else []:
-            if isinstance(e, str) and not re.match(r"^[^=]+=.*$", e, re.S):
-                errors.append(f"Env entry {e!r} is not KEY=VALUE")
+        for entry in env if isinstance(env, list) else []:
+            if isinstance(entry, str) and not re.match(r"^[^=]+=.*$", entry, re.S):
+                errors.append(f"Env entry {entry!r} is not KEY=VALUE")
     return errors
 
 
@@ -248,8 +249,8 @@ def test_spec_example_parses_and_rewrites_valid(example: dict[str, str]) -> None
 
 # --- everything gantry writes validates ------------------------------------------
 
-D1 = "sha256:" + "1" * 64
-D2 = "sha256:" + "2" * 64
+D1 = Digest("sha256:" + "1" * 64)
+D2 = Digest("sha256:" + "2" * 64)
 
 
 def _written_documents() -> list[Any]:
@@ -258,7 +259,7 @@ def _written_documents() -> list[Any]:
     manifest = Manifest(config=config_desc, layers=(layer,), annotations={"k": "v"})
     artifact = Manifest(
         config=EMPTY_DESCRIPTOR,
-        layers=(Descriptor(mediatypes.OCI_EMPTY, mediatypes.EMPTY_DIGEST, 2),),
+        layers=(Descriptor(mediatypes.OCI_EMPTY, Digest(mediatypes.EMPTY_DIGEST), 2),),
         artifact_type="application/vnd.example.sbom.v1",
         subject=manifest.descriptor(),
     )

@@ -144,13 +144,13 @@ class ContainerConfig:
     cmd: tuple[str, ...] | None = None
     volumes: tuple[str, ...] = ()
     working_dir: str = ""
-    labels: cj.FrozenDict[str] = field(default_factory=cj.FrozenDict)
+    labels: Mapping[str, str] = field(default_factory=cj.FrozenDict)
     stop_signal: str = ""
     args_escaped: bool = False
     healthcheck: Healthcheck | None = None
     on_build: tuple[str, ...] = ()
     shell: tuple[str, ...] | None = None
-    extra: cj.FrozenDict[Any] = field(default_factory=cj.FrozenDict)
+    extra: Mapping[str, Any] = field(default_factory=cj.FrozenDict)
 
     def __post_init__(self) -> None:
         cj.freeze(
@@ -233,7 +233,7 @@ class RootFS:
 
     diff_ids: tuple[Digest, ...] = ()
     type: str = "layers"
-    extra: cj.FrozenDict[Any] = field(default_factory=cj.FrozenDict)
+    extra: Mapping[str, Any] = field(default_factory=cj.FrozenDict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "diff_ids", tuple(Digest(d) for d in self.diff_ids))
@@ -266,7 +266,7 @@ class History:
     author: str | None = None
     comment: str | None = None
     empty_layer: bool = False
-    extra: cj.FrozenDict[Any] = field(default_factory=cj.FrozenDict)
+    extra: Mapping[str, Any] = field(default_factory=cj.FrozenDict)
 
     def __post_init__(self) -> None:
         cj.freeze(self, maps=("extra",))
@@ -327,7 +327,7 @@ class ImageConfig:
     variant: str | None = None
     os_version: str | None = None
     os_features: tuple[str, ...] = ()
-    extra: cj.FrozenDict[Any] = field(default_factory=cj.FrozenDict)
+    extra: Mapping[str, Any] = field(default_factory=cj.FrozenDict)
 
     def __post_init__(self) -> None:
         cj.freeze(self, tuples=("history", "os_features"), maps=("extra",))

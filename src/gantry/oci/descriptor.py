@@ -29,7 +29,7 @@ class Descriptor:
     media_type: str
     digest: Digest
     size: int
-    annotations: cj.FrozenDict[str] = field(default_factory=cj.FrozenDict)
+    annotations: Mapping[str, str] = field(default_factory=cj.FrozenDict)
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
     artifact_type: str | None = None

@@ -13,7 +13,7 @@ registry stores it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class Manifest:
     layers: tuple[Descriptor, ...]
     media_type: str = mt.OCI_MANIFEST
     subject: Descriptor | None = None
-    annotations: cj.FrozenDict[str] = field(default_factory=cj.FrozenDict)
+    annotations: Mapping[str, str] = field(default_factory=cj.FrozenDict)
     artifact_type: str | None = None
     schema_version: int = 2
 
@@ -84,7 +84,7 @@ class Index:
     manifests: tuple[Descriptor, ...]
     media_type: str = mt.OCI_INDEX
     subject: Descriptor | None = None
-    annotations: cj.FrozenDict[str] = field(default_factory=cj.FrozenDict)
+    annotations: Mapping[str, str] = field(default_factory=cj.FrozenDict)
     artifact_type: str | None = None
     schema_version: int = 2
 
