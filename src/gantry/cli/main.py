@@ -24,7 +24,12 @@ COMMANDS: dict[str, str] = {
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
-GROUPS: dict[str, tuple[str, dict[str, str]]] = {}
+GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "dockerfile": (
+        "Inspect Dockerfiles the way the builder reads them",
+        {"expand": "gantry.cli.dockerfile_expand:expand"},
+    ),
+}
 
 # Top-level aliases Docker users type: alias -> (group, subcommand).
 ALIASES: dict[str, tuple[str, str]] = {}
