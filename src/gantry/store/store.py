@@ -952,12 +952,15 @@ class Store:
         )
 
     def hold(self, owner: str, chain_id: str) -> None:
-        """Count ``owner`` (e.g. ``container:<id>``) as a user of the whole chain."""
+        """Count ``owner`` (e.g. ``container:<id>``) as a user of the whole chain.
+
+        The chain's snapshots and their layer blobs stay until :meth:`release`.
+        """
         with schema.write(self._conn) as c:
             current: str | None = chain_id
             while current is not None:
                 row = c.execute(
-                    "SELECT parent FROM snapshots WHERE chain_id = ?", (current,)
+                    "SELECT parent, layer_digest FROM snapshots WHERE chain_id = ?", (current,)
                 ).fetchone()
                 if row is None:
                     raise NotFound(f"snapshot {current} not found")
@@ -965,10 +968,15 @@ class Store:
                     "INSERT OR IGNORE INTO snapshot_refs (owner, chain_id) VALUES (?, ?)",
                     (owner, current),
                 )
+                # keep the layer blob too, so the snapshot can be unpacked (again) later
+                c.execute(
+                    "INSERT OR IGNORE INTO blob_refs (owner, digest) VALUES (?, ?)",
+                    (owner, row[1]),
+                )
                 current = row[0]
 
     def release(self, owner: str) -> list[str]:
-        """Drop ``owner``'s holds; snapshots nobody uses any more are removed."""
+        """Drop ``owner``'s holds; snapshots and blobs nobody uses any more are removed."""
         released = _Released()
         dropped: list[str] = []
         with schema.write(self._conn) as c:
@@ -979,6 +987,10 @@ class Store:
                 ).fetchall()
             ]
             c.execute("DELETE FROM snapshot_refs WHERE owner = ?", (owner,))
+            now = time.time()
+            for (d,) in c.execute("SELECT digest FROM blob_refs WHERE owner = ?", (owner,)):
+                released.blobs[Digest(d)] = now
+            c.execute("DELETE FROM blob_refs WHERE owner = ?", (owner,))
             for ch in chains:
                 if self._drop_snapshot_if_unused(c, ch, released):
                     dropped.append(ch)
