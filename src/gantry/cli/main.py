@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "dockerfile": (
         "Inspect Dockerfiles the way the builder reads them",
-        {"expand": "gantry.cli.dockerfile_expand:expand"},
+        {"expand": "gantry.cli.dockerfile_expand:expand", "dump": "gantry.cli.dockerfile:dump"},
     ),
 }
 
