@@ -129,7 +129,7 @@ def test_platform_parse_os_only_uses_host_arch() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "linux/", "foo", "linux/amd64/v1/x", "linux/*", "lin ux/amd64"]
+    "bad", ["", "linux/", "foo", "linux/amd64/v1/x", "linux/*", "lin ux/amd64", "linux/amd64\n"]
 )
 def test_platform_parse_errors(bad: str) -> None:
     with pytest.raises(UsageError) as exc:
@@ -220,6 +220,7 @@ def test_descriptor_of_and_embedded_data() -> None:
         ({"digest": 5}, "expected a string"),
         ({"mediaType": "nope"}, "invalid media type"),
         ({"mediaType": ""}, "invalid media type"),
+        ({"mediaType": "a/b\n"}, "invalid media type"),
         ({"urls": ["relative/path"]}, "not an absolute URI"),
         ({"urls": "https://x"}, "expected an array"),
         ({"annotations": {"a": 1}}, "expected a string"),
@@ -310,6 +311,7 @@ BAD_MANIFESTS: list[tuple[bytes, str]] = [
     (b"\xff\xfe{}", "not valid UTF-8"),
     (b'{"schemaVersion":2,"schemaVersion":2,"config":{}}', "duplicate key"),
     (b'{"schemaVersion":NaN,"config":{}}', "invalid JSON number"),
+    (b'{"schemaVersion":' + b"1" * 5000 + b"}", "invalid JSON"),
     (raw(manifest_doc(schemaVersion=None)), "missing required field 'schemaVersion'"),
     (raw(manifest_doc(schemaVersion=3)), "unsupported version 3"),
     (raw(manifest_doc(schemaVersion="2")), "expected an integer"),
@@ -467,6 +469,8 @@ def test_config_built_in_code_has_fixed_key_order() -> None:
         ({"rootfs": {"type": "tar", "diff_ids": []}}, "must be 'layers'"),
         ({"rootfs": {"type": "layers", "diff_ids": ["sha256:bad"]}}, "diff_ids[0]"),
         ({"created": "yesterday"}, "RFC 3339"),
+        ({"created": "2023-01-01 00:00:00Z"}, "RFC 3339"),  # Go wants the T
+        ({"created": "2023-01-01T00:00:00Z\n"}, "RFC 3339"),
         ({"history": "x"}, "expected an array"),
         ({"history": [{"empty_layer": "yes"}]}, "history[0].empty_layer"),
         ({"config": {"Env": ["NOEQUALS"]}}, "KEY=VALUE"),

@@ -113,6 +113,8 @@ def loads_object(data: bytes | str, what: str) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise InvalidManifest(f"{what}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise InvalidManifest(f"{what}: invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise InvalidManifest(f"{what}: expected a JSON object, got {type_name(doc)}")
     return doc

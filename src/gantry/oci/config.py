@@ -24,7 +24,7 @@ from . import canonical as cj
 from .platform import Platform
 
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
 )
 _ENV = re.compile(r"^[^=]+=", re.DOTALL)
 
@@ -38,7 +38,7 @@ def _digest(v: Any, where: str) -> Digest:
 
 def _time(obj: Mapping[str, Any], key: str, where: str) -> str | None:
     v = cj.opt_str(obj, key, where)
-    if v is not None and not _RFC3339.match(v):
+    if v is not None and not _RFC3339.fullmatch(v):
         raise InvalidManifest(f"{where}.{key}: not an RFC 3339 time: {v!r}")
     return v
 

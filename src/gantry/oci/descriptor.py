@@ -90,7 +90,7 @@ class Descriptor:
             raise InvalidManifest(f"{where}.size: {size} is out of range")
         urls = cj.str_list(o.get("urls"), f"{where}.urls")
         for i, u in enumerate(urls):
-            if not _URI.match(u):
+            if not _URI.fullmatch(u):
                 raise InvalidManifest(f"{where}.urls[{i}]: not an absolute URI: {u!r}")
         artifact_type = cj.opt_str(o, "artifactType", where)
         if artifact_type is not None and not mt.is_valid(artifact_type):

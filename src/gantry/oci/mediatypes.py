@@ -80,7 +80,7 @@ _MEDIA_TYPE = re.compile(
 
 def is_valid(media_type: str) -> bool:
     """Whether ``media_type`` is syntactically a media type (``type/subtype``)."""
-    return bool(_MEDIA_TYPE.match(media_type))
+    return bool(_MEDIA_TYPE.fullmatch(media_type))
 
 
 def is_manifest(media_type: str) -> bool:

@@ -123,7 +123,7 @@ class Platform:
             raise UsageError(f'"{specifier}": wildcards not yet supported: invalid argument')
         parts = specifier.split("/")
         for part in parts:
-            if not _COMPONENT.match(part):
+            if not _COMPONENT.fullmatch(part):
                 raise UsageError(
                     f'"{part}" is an invalid component of "{specifier}": platform specifier'
                     ' component must match "^[A-Za-z0-9_-]+$": invalid argument'
