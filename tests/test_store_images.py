@@ -53,6 +53,9 @@ def test_add_image_records_everything(store: Store) -> None:
     assert img.id == "sha256:" + hashlib.sha256(config).hexdigest()
     assert img.manifest_digest == digest.of_bytes(manifest)
     assert img.repo_tags == ("docker.io/library/app:latest", "example.com/team/app:1")
+    assert img.familiar_tags == ("app:latest", "example.com/team/app:1")
+    store.add_repo_digest(img, "app")
+    assert store.resolve("app").familiar_digests == (f"app@{img.manifest_digest}",)
     assert img.size == BASE.size + APP.size
     assert img.labels == {"a": "b"}
     assert img.os == "linux" and img.architecture == "amd64"
@@ -63,10 +66,11 @@ def test_add_image_records_everything(store: Store) -> None:
     assert store.config(img).diff_ids == (BASE.diff_id, APP.diff_id)
     assert [la.diff_id for la in store.layers(img)] == [BASE.diff_id, APP.diff_id]
     assert [la.unpacked_size for la in store.layers(img)] == [BASE.size, APP.size]
-    assert store.images() == [img]
+    assert [i.id for i in store.images()] == [img.id]
     # adding the same image again is idempotent
     again = make_image(store, [BASE, APP], labels={"a": "b"})
     assert again.id == img.id and again.repo_tags == img.repo_tags
+    assert again.repo_digests == (f"docker.io/library/app@{img.manifest_digest}",)
     assert len(store.images()) == 1
 
 

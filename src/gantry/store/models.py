@@ -38,6 +38,20 @@ class Image:
         return self.id.short
 
     @property
+    def familiar_tags(self) -> tuple[str, ...]:
+        """``ubuntu:latest`` forms of :attr:`repo_tags`, as ``docker images`` shows them."""
+        from gantry import reference
+
+        return tuple(reference.parse(t).familiar() for t in self.repo_tags)
+
+    @property
+    def familiar_digests(self) -> tuple[str, ...]:
+        """``ubuntu@sha256:...`` forms of :attr:`repo_digests` (Docker's ``RepoDigests``)."""
+        from gantry import reference
+
+        return tuple(reference.parse(t).familiar() for t in self.repo_digests)
+
+    @property
     def dangling(self) -> bool:
         """No tag points at it (``<none>:<none>``)."""
         return not self.repo_tags
