@@ -68,3 +68,18 @@ def test_orphan_snapshot_dirs_are_swept(store: Store) -> None:
     report = store.gc(grace=-1)
     assert report.snapshots == ("tmp-99-abc",) and report.reclaimed >= 100
     assert live.is_dir() and not orphan.exists()
+
+
+def test_lowerdirs_order_and_ready_marking(store: Store) -> None:
+    """Snapshots already in place (renamed in by an earlier unpack) are used as they are."""
+    make_image(store, [BASE, APP, OTHER], tags=["a"])
+    chains = chain_ids([BASE.diff_id, APP.diff_id, OTHER.diff_id])
+    for ch in chains:
+        store.snapshot_info(ch).path.mkdir(parents=True)
+    dirs = store.lowerdirs(chains[2])
+    assert dirs == [store.snapshot_info(ch).path for ch in reversed(chains)]
+    assert all(store.snapshot_info(ch).ready for ch in chains)
+    assert store.snapshot(chains[0]) == dirs[-1]
+    # a ready snapshot whose directory vanished is reported (it would be unpacked again)
+    dirs[0].rmdir()
+    assert [p.kind for p in store.check()] == ["missing-snapshot"]
