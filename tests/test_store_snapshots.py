@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gantry.errors import NotFound
+from gantry.errors import DigestMismatch, NotFound
 from gantry.oci import chain_ids
 from gantry.store import Deleted, Store
 from test_store_support import layer, make_image
@@ -83,3 +84,34 @@ def test_lowerdirs_order_and_ready_marking(store: Store) -> None:
     # a ready snapshot whose directory vanished is reported (it would be unpacked again)
     dirs[0].rmdir()
     assert [p.kind for p in store.check()] == ["missing-snapshot"]
+
+
+def test_snapshot_unpacks_on_demand_through_gantry_layers(store: Store) -> None:
+    base = layer({"bin/sh": b"#!shell", "etc/motd": b"hello"})
+    top = layer({"app/main.py": b"print(1)"}, whiteouts=["etc/.wh.motd"])
+    make_image(store, [base, top], tags=["a"])
+    chains = chain_ids([base.diff_id, top.diff_id])
+    upper, lower = store.lowerdirs(chains[1])
+    assert (lower / "bin" / "sh").read_bytes() == b"#!shell"
+    assert (upper / "app" / "main.py").read_bytes() == b"print(1)"
+    assert not (upper / "bin").exists()  # each snapshot holds only its own layer
+    assert os.path.lexists(upper / "etc" / "motd")  # the whiteout, overlay style
+    assert all(store.snapshot_info(ch).ready for ch in chains)
+    assert not [p for p in (store.root / "snapshots").iterdir() if p.name.startswith("tmp-")]
+    assert store.check() == []
+    # removing the image removes the unpacked directories too, and counts their bytes
+    report = store.prune(all=True)
+    assert report.reclaimed >= len(b"#!shellhelloprint(1)")
+    assert list((store.root / "snapshots").iterdir()) == []
+
+
+def test_snapshot_refuses_a_layer_whose_diff_id_lies(store: Store) -> None:
+    make_image(store, [BASE], tags=["a"])
+    # tamper with the record: the layer no longer hashes to the recorded diff ID
+    store._conn.execute(
+        "UPDATE snapshots SET diff_id = ? WHERE chain_id = ?", ("sha256:" + "1" * 64, BASE.diff_id)
+    )
+    with pytest.raises(DigestMismatch, match="diff ID mismatch"):
+        store.snapshot(BASE.diff_id)
+    assert not store.snapshot_info(BASE.diff_id).ready
+    assert list((store.root / "snapshots").iterdir()) == []
