@@ -29,6 +29,7 @@ from gantry.oci import (
 )
 from gantry.oci import mediatypes as mt
 from gantry.oci.canonical import FrozenDict, dumps
+from gantry.oci.config import rfc3339
 
 D1 = Digest("sha256:" + "1" * 64)
 D2 = Digest("sha256:" + "2" * 64)
@@ -513,3 +514,30 @@ def test_canonical_escaping_matches_go() -> None:
     )
     with pytest.raises(InvalidManifest):
         dumps({"a": "\ud800"})
+
+
+def test_convert_between_oci_and_docker() -> None:
+    m = Manifest.parse(raw(manifest_doc(layers=[desc(mt.OCI_LAYER_GZIP), desc(mt.OCI_LAYER, D3)])))
+    d = m.to_docker()
+    assert d.media_type == mt.DOCKER_MANIFEST and d.config.media_type == mt.DOCKER_CONFIG
+    assert [x.media_type for x in d.layers] == [mt.DOCKER_LAYER, mt.DOCKER_LAYER_TAR]
+    assert [x.digest for x in d.layers] == [x.digest for x in m.layers]
+    assert d.to_oci() == m and d.to_docker() is d and m.to_oci() is m
+    assert Manifest.parse(d.to_json(), mt.DOCKER_MANIFEST) == d
+    with pytest.raises(InvalidManifest, match="no Docker schema 2 equivalent"):
+        Manifest.parse(raw(manifest_doc(layers=[desc(mt.OCI_LAYER_ZSTD)]))).to_docker()
+    art = Manifest(EMPTY_DESCRIPTOR, (), artifact_type="application/vnd.example")
+    with pytest.raises(InvalidManifest, match="artifact"):
+        art.to_docker()
+
+
+def test_rfc3339_like_go() -> None:
+    import datetime as dt
+
+    utc = dt.UTC
+    assert rfc3339(dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=utc)) == "2024-01-02T03:04:05Z"
+    assert rfc3339(dt.datetime(2024, 1, 2, 3, 4, 5, 500000)) == "2024-01-02T03:04:05.5Z"
+    tz = dt.timezone(dt.timedelta(hours=-5, minutes=-30))
+    assert rfc3339(dt.datetime(999, 1, 2, 3, 4, 5, 120, tzinfo=tz)) == (
+        "0999-01-02T03:04:05.00012-05:30"
+    )

@@ -5,7 +5,6 @@ validated when read from outside and written as canonical JSON (see
 :mod:`gantry.oci.canonical`).
 """
 
-
 from . import annotations, mediatypes
 from .canonical import FrozenDict
 from .config import (

@@ -11,6 +11,7 @@ the config bytes as stored, never of a re-serialization.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,10 +24,25 @@ from gantry.errors import InvalidDigest, InvalidManifest
 from . import canonical as cj
 from .platform import Platform
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 _ENV = re.compile(r"^[^=]+=", re.DOTALL)
+
+
+def rfc3339(t: datetime.datetime) -> str:
+    """``t`` as Go's RFC3339Nano, the form Docker writes ``created`` in:
+    ``2024-01-02T03:04:05.5Z`` (UTC as ``Z``, fraction without trailing zeros).
+    A naive datetime is taken as UTC."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.UTC)
+    off = t.utcoffset() or datetime.timedelta(0)
+    frac = f".{t.microsecond:06d}".rstrip("0").rstrip(".")
+    base = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if not off:
+        return f"{base}{frac}Z"
+    minutes = int(off.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm = divmod(abs(minutes), 60)
+    return f"{base}{frac}{sign}{hh:02d}:{mm:02d}"
 
 
 def _digest(v: Any, where: str) -> Digest:

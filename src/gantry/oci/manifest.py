@@ -13,7 +13,8 @@ registry stores it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,36 @@ class Manifest:
     @property
     def is_docker(self) -> bool:
         return self.media_type == mt.DOCKER_MANIFEST
+
+    def to_docker(self) -> Manifest:
+        """This image as a Docker schema 2 manifest (config and layer blobs unchanged,
+        only their media types relabelled). Raises InvalidManifest for what schema 2
+        cannot express: artifacts, subjects, zstd layers."""
+        if self.is_docker:
+            return self
+        if self.artifact_type or self.subject is not None:
+            raise InvalidManifest("an artifact manifest has no Docker schema 2 form")
+        if not mt.is_config(self.config.media_type):
+            raise InvalidManifest(
+                f"config media type {self.config.media_type} has no Docker schema 2 form"
+            )
+        return dataclasses.replace(
+            self,
+            media_type=mt.DOCKER_MANIFEST,
+            config=_relabel(self.config, mt.docker_equivalent),
+            layers=tuple(_relabel(d, mt.docker_equivalent) for d in self.layers),
+        )
+
+    def to_oci(self) -> Manifest:
+        """This image as an OCI manifest (the reverse of :meth:`to_docker`)."""
+        if not self.is_docker:
+            return self
+        return dataclasses.replace(
+            self,
+            media_type=mt.OCI_MANIFEST,
+            config=_relabel(self.config, mt.oci_equivalent),
+            layers=tuple(_relabel(d, mt.oci_equivalent) for d in self.layers),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
@@ -139,6 +170,10 @@ class Index:
 
     def descriptor(self, **kwargs: Any) -> Descriptor:
         return Descriptor.of(self.to_json(), self.media_type, **kwargs)
+
+
+def _relabel(d: Descriptor, convert: Callable[[str], str]) -> Descriptor:
+    return dataclasses.replace(d, media_type=convert(d.media_type))
 
 
 def _strip_params(content_type: str) -> str:
