@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gantry import reference as r
-from gantry.digest import Digest
+from gantry.digest import Digest, of_bytes
 from gantry.errors import InvalidReference
 
 SHA = "sha256:" + "ab" * 32
@@ -179,3 +181,32 @@ def test_reference_is_immutable_and_hashable() -> None:
     assert {ref: 1}[r.parse("docker.io/library/a")] == 1
     with pytest.raises(AttributeError):
         ref.tag = "x"  # type: ignore[misc]  # the point of the test: frozen
+
+
+_components = st.from_regex(
+    r"[a-z0-9]{1,4}(?:(?:[._]|__|-{1,2})[a-z0-9]{1,4}){0,2}", fullmatch=True
+)
+_domains = st.sampled_from(
+    [
+        "docker.io",
+        "localhost",
+        "localhost:5000",
+        "ghcr.io",
+        "registry.example.com:443",
+        "[::1]:5000",
+    ]
+)
+_tags = st.none() | st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+_digests = st.none() | st.binary(max_size=8).map(lambda b: str(of_bytes(b)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_domains, st.lists(_components, min_size=1, max_size=3), _tags, _digests)
+def test_round_trips(domain: str, parts: list[str], tag: str | None, dgst: str | None) -> None:
+    text = f"{domain}/{'/'.join(parts)}" + (f":{tag}" if tag else "") + (f"@{dgst}" if dgst else "")
+    ref = r.parse(text)
+    assert r.parse_raw(str(ref)) == ref
+    assert r.parse(ref.familiar()) == ref  # the short form means the same image
+    assert r.parse_strict(str(ref)) == ref
+    docker = r.parse_docker_ref(text)
+    assert docker.tag == (None if dgst else (tag or "latest"))

@@ -15,6 +15,7 @@ from .config import (
     RootFS,
     chain_ids,
     parse_config,
+    rfc3339,
 )
 from .descriptor import EMPTY_DESCRIPTOR, Descriptor
 from .layout import Layout, read_layout
@@ -42,4 +43,5 @@ __all__ = [
     "parse_config",
     "parse_manifest",
     "read_layout",
+    "rfc3339",
 ]
