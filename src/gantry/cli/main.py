@@ -29,6 +29,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "Inspect Dockerfiles the way the builder reads them",
         {"expand": "gantry.cli.dockerfile_expand:expand", "dump": "gantry.cli.dockerfile:dump"},
     ),
+    "registry": (
+        "Run and manage a registry",
+        {"serve": "gantry.cli.registry:serve", "gc": "gantry.cli.registry:gc"},
+    ),
 }
 
 # Top-level aliases Docker users type: alias -> (group, subcommand).
