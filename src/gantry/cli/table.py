@@ -63,6 +63,7 @@ class TabWriter:
         align_right: bool = False,
         discard_empty_columns: bool = False,
         debug: bool = False,
+        display_width: bool = True,
     ) -> None:
         if minwidth < 0 or tabwidth < 0 or padding < 0:
             raise ValueError("negative minwidth, tabwidth, or padding")
@@ -75,6 +76,8 @@ class TabWriter:
         self.align_right = align_right and padchar != "\t"
         self.discard_empty_columns = discard_empty_columns
         self.debug = debug
+        # docker's fork measures terminal columns; Go's text/tabwriter counts runes
+        self._width = cell_width if display_width else len
         self._out: list[str] = []
         self._reset()
 
@@ -106,7 +109,7 @@ class TabWriter:
         text = "".join(self._cell)
         self._cell = []
         line = self._lines[-1]
-        line.append(_Cell(text, cell_width(text), htab))
+        line.append(_Cell(text, self._width(text), htab))
         return len(line)
 
     def flush(self) -> str:

@@ -1018,11 +1018,11 @@ def _parse_go_int(text: str) -> int | None:
             return sign * int(t[2:].replace("_", ""), 2)
         if not t.replace("_", "").isdigit():
             return None
+        if t.startswith("_"):
+            return None
         if len(t) > 1 and t[0] == "0":
             return sign * int(t[1:].replace("_", ""), 8)
-        if "_" in t:
-            return None  # Go only allows underscores after a base prefix
-        return sign * int(t)
+        return sign * int(t.replace("_", ""))
     except ValueError:
         return None
 
