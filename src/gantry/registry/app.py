@@ -52,6 +52,7 @@ from .auth import Access, Authenticator, Identity
 from .backend import Backend, BlobInfo, ManifestRecord, parse_digest
 from .config import RegistryConfig
 from .errcodes import api_error, error_body
+from .keys import IDENTITY_KEY, REQUEST_ID_KEY, USER_KEY
 from .names import validate_name, validate_upload_id
 from .notify import Notifier
 from .ranges import parse_range
@@ -257,8 +258,8 @@ class JsonAccessLogger(AbstractAccessLogger):
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 3),
             "user_agent": request.headers.get("User-Agent", ""),
-            "user": request.get("user") or "",
-            "request_id": request.get("request_id", ""),
+            "user": request.get(USER_KEY) or "",
+            "request_id": request.get(REQUEST_ID_KEY, ""),
         }
         self.logger.info(json.dumps(record))
 
@@ -338,7 +339,7 @@ class Registry:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        request["request_id"] = str(uuid.uuid4())
+        request[REQUEST_ID_KEY] = str(uuid.uuid4())
         if self.limiter is not None:
             wait = self.limiter.take(request.remote or "")
             if wait > 0:
@@ -387,8 +388,8 @@ class Registry:
         ident = await self._authorize(request, needed)
         if isinstance(ident, web.StreamResponse):
             return ident
-        request["user"] = ident.user
-        request["identity"] = ident
+        request[USER_KEY] = ident.user
+        request[IDENTITY_KEY] = ident
         handler = getattr(self, f"_h_{kind}")
         result: web.StreamResponse = await handler(request, **params)
         return result
@@ -527,7 +528,7 @@ class Registry:
                 size=result.size,
                 tag=tag,
                 request=request,
-                user=request.get("user"),
+                user=request.get(USER_KEY),
             )
         return web.Response(status=201, headers=headers)
 
@@ -543,7 +544,7 @@ class Registry:
             size=rec.size if rec else 0,
             tag=None if rec else reference,
             request=request,
-            user=request.get("user"),
+            user=request.get(USER_KEY),
         )
         return web.Response(status=202)
 
@@ -553,7 +554,7 @@ class Registry:
         if request.method == "DELETE":
             await asyncio.to_thread(self.backend.delete_blob, name, d)
             self.notifier.publish(
-                "delete", name, digest=str(d), request=request, user=request.get("user")
+                "delete", name, digest=str(d), request=request, user=request.get(USER_KEY)
             )
             return web.Response(status=202)
         info: BlobInfo = await self.run(self.backend.stat_blob, name, d)
@@ -631,7 +632,7 @@ class Registry:
             source = q.get("from")
             if source:
                 validate_name(source)
-                ident: Identity = request["identity"]
+                ident = request[IDENTITY_KEY]
                 if ident.permits(_auth.repository(source, "pull")):
                     info = await self.run(self.backend.mount, name, d, source)
                     if info is not None:
@@ -641,7 +642,7 @@ class Registry:
                             digest=str(d),
                             size=info.size,
                             request=request,
-                            user=request.get("user"),
+                            user=request.get(USER_KEY),
                         )
                         return web.Response(
                             status=201,
@@ -793,7 +794,7 @@ class Registry:
             size=info.size,
             media_type="application/octet-stream",
             request=request,
-            user=request.get("user"),
+            user=request.get(USER_KEY),
         )
         return info
 

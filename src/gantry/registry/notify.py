@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from .config import Endpoint
+from .keys import REQUEST_ID_KEY
 
 log = logging.getLogger("gantry.registry.notify")
 
@@ -81,7 +82,7 @@ class Notifier:
         if request is not None:
             event["target"]["url"] = str(request.url.with_path(request.path))
             event["request"] = {
-                "id": request.get("request_id", ""),
+                "id": request.get(REQUEST_ID_KEY, ""),
                 "addr": request.remote or "",
                 "host": request.host,
                 "method": request.method,
