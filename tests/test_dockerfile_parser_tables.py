@@ -8,7 +8,8 @@ import pytest
 
 from conftest import go_tables
 from gantry.dockerfile.heredoc import heredocs_from_line, parse_heredoc
-from gantry.dockerfile.parser import NOT_STRING_ARRAY, parse, parse_json_array
+from gantry.dockerfile.instructions import parse_dockerfile, parse_instruction
+from gantry.dockerfile.parser import NOT_STRING_ARRAY, Node, parse, parse_json_array
 from gantry.errors import DockerfileError
 
 
@@ -82,3 +83,69 @@ def test_heredoc_extract() -> None:
             (d.name, d.content, d.expand, d.chomp, d.file_descriptor) for d in nodes[i + 1].heredocs
         ]
         assert got == [_go_heredoc(e) for e in (want or [])], f"instruction {i + 1}"
+
+
+# --- instruction tables (typed layer) --------------------------------------------------
+
+
+def _node(keyword: str, args: list[str]) -> Node:
+    return Node(
+        keyword=keyword.lower(),
+        args=args,
+        original=f"{keyword} {' '.join(args)}",
+        start_line=1,
+        end_line=1,
+    )
+
+
+@pytest.mark.parametrize("keyword", cases("buildkit.instructions.exactly_one_arg"))
+def test_exactly_one_arg(keyword: str) -> None:
+    with pytest.raises(DockerfileError, match=f"{keyword} requires exactly one argument$"):
+        parse_instruction(_node(keyword, []))
+
+
+@pytest.mark.parametrize("keyword", cases("buildkit.instructions.at_least_one_arg"))
+def test_at_least_one_arg(keyword: str) -> None:
+    with pytest.raises(DockerfileError, match=f"{keyword} requires at least one argument$"):
+        parse_instruction(_node(keyword, []))
+    # and the same through the text parser
+    with pytest.raises(DockerfileError, match=f"line 2: {keyword} requires at least one argument$"):
+        parse_dockerfile(f"FROM x\n{keyword}\n")
+
+
+@pytest.mark.parametrize("keyword", cases("buildkit.instructions.no_destination"))
+def test_no_destination(keyword: str) -> None:
+    message = (
+        f"{keyword} requires at least two arguments, but only one was provided. "
+        "Destination could not be determined"
+    )
+    with pytest.raises(DockerfileError) as info:
+        parse_instruction(_node(keyword, ["arg1"]))
+    assert str(info.value).endswith(message)
+
+
+@pytest.mark.parametrize("keyword", cases("buildkit.instructions.too_many_args"))
+def test_too_many_args(keyword: str) -> None:
+    # our nodes hold key/value/separator triplets: anything else is malformed
+    with pytest.raises(DockerfileError, match=f"Bad input to {keyword}, too many arguments"):
+        parse_instruction(_node(keyword, ["arg1", "arg2"]))
+
+
+@pytest.mark.parametrize("keyword", cases("buildkit.instructions.blank_names"))
+def test_blank_names(keyword: str) -> None:
+    with pytest.raises(DockerfileError, match=f"{keyword} names can not be blank"):
+        parse_instruction(_node(keyword, ["", "arg2", "="]))
+    with pytest.raises(DockerfileError, match=f"line 1: {keyword} names can not be blank"):
+        parse_dockerfile(f"{keyword} =value")
+
+
+@pytest.mark.parametrize(
+    "row",
+    cases("buildkit.instructions.error_cases"),
+    ids=lambda r: f"{r['name']}:{r['dockerfile']}",
+)
+def test_error_cases(row: dict[str, Any]) -> None:
+    with pytest.raises(DockerfileError) as info:
+        parse_dockerfile(row["dockerfile"])
+    assert row["expectedError"] in str(info.value)
+    assert str(info.value).startswith("dockerfile parse error on line 1: ")
