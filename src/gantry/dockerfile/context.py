@@ -5,7 +5,9 @@ Dockerfile wins over ``.dockerignore`` at the root of the context.
 
 ``walk_context`` yields the entries of a context that survive the ignore patterns, in
 the lexical, depth-first order BuildKit's file walker uses, with '/'-separated relative
-paths. Excluded directories are skipped whole unless a ``!`` exception could re-include
+paths. A path is excluded exactly when ``PatternMatcher.matches`` says so (BuildKit's
+walker can differ in one corner: an inclusion pattern repeated after a ``!`` exception,
+as in ``a``, ``!**/c.log``, ``a``, does not exclude ``a/c.log`` there). Excluded directories are skipped whole unless a ``!`` exception could re-include
 something below them; a directory that is itself excluded but holds re-included entries
 is still yielded (just before the first of them), as BuildKit sends it. Symlinks are not
 followed. Each entry carries its ``lstat`` result; :meth:`Entry.stat_key` is the tuple a
@@ -157,21 +159,19 @@ def walk_context(
         excluded = False
         info = root_info
         if pm is not None:
-            # patternmatcher's MatchesUsingParentResults with the parent's flags
+            # flags[i]: pattern i matches this path or one of its parents. Unlike
+            # patternmatcher's MatchesUsingParentResults (BuildKit's walker), a pattern
+            # skipped for the parent is still recorded, so the result always equals
+            # PatternMatcher.matches (MatchesOrParentMatches).
             parent = frame.info
             matched = False
             flags = []
             for idx in range(npat):
                 pat = patterns[idx]
-                hit = parent[idx]
-                if not hit:
-                    if pat.exclusion != matched:
-                        flags.append(False)
-                        continue
-                    hit = pat.match(rel)
+                hit = parent[idx] or pat.match(rel)
                 flags.append(hit)
-                if hit:
-                    matched = not pat.exclusion
+                if hit and pat.exclusion == matched:
+                    matched = not matched
             excluded = matched
             info = tuple(flags)
 
