@@ -16,6 +16,8 @@ Writing is pinned so that the same tar always gives the same bytes:
   the same bytes for any thread count >= 1, unlike ``threads=0``), no checksum,
   no content size.
 
+Both compressors are fed fixed 1 MiB pieces of the tar stream whatever the
+caller's write pattern (isal's output depends on how its input is split).
 Changing any of these changes compressed digests; they are part of gantry's
 on-disk contract.
 """
@@ -393,6 +395,7 @@ class CompressingWriter:
     def __init__(self, out: Sink, compression: Writable | None, level: int | None = None) -> None:
         self._out = out
         self._closed = False
+        self._pending = bytearray()
         self._compress: Callable[[bytes | bytearray | memoryview], bytes]
         self._finish: Callable[[], bytes]
         if compression is None:
@@ -419,18 +422,40 @@ class CompressingWriter:
         self._plain = compression is None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = len(data)
         if self._plain:
             self._out.write(data)
-        else:
-            out = self._compress(data)
-            if out:
-                self._out.write(out)
-        return len(data)
+            return n
+        # The compressor sees fixed CHUNK-sized pieces whatever the caller's write
+        # pattern: isal's output depends on how its input was split.
+        view = memoryview(data).cast("B")
+        if self._pending:
+            need = CHUNK - len(self._pending)
+            self._pending += view[:need]
+            view = view[need:]
+            if len(self._pending) < CHUNK:
+                return n
+            self._feed(self._pending)
+            self._pending = bytearray()
+        while len(view) >= CHUNK:
+            self._feed(view[:CHUNK])
+            view = view[CHUNK:]
+        if len(view):
+            self._pending += view
+        return n
+
+    def _feed(self, piece: bytes | bytearray | memoryview) -> None:
+        out = self._compress(piece)
+        if out:
+            self._out.write(out)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._pending:
+            self._feed(self._pending)
+            self._pending = bytearray()
         tail = self._finish()
         if tail:
             self._out.write(tail)
