@@ -383,6 +383,7 @@ def test_xattrs_applied_and_overlay_ones_dropped(box: tuple[Path, Path]) -> None
         assert got["security.capability"] == cap
 
 
+@pytest.mark.root
 @needs_root
 def test_devices_as_root(box: tuple[Path, Path]) -> None:
     dest, _ = box
@@ -403,7 +404,7 @@ def test_devices_as_root(box: tuple[Path, Path]) -> None:
 
 def test_gnu_tar_archives_extract_to_the_same_tree(box: tuple[Path, Path], shm_tmp: Path) -> None:
     dest, _ = box
-    src = shm_tmp / "dest" / "src"
+    src = dest / "src"
     (src / "usr/bin").mkdir(parents=True)
     (src / "usr/bin/tool").write_bytes(os.urandom(70_000))
     os.chmod(src / "usr/bin/tool", 0o4755)
@@ -415,7 +416,7 @@ def test_gnu_tar_archives_extract_to_the_same_tree(box: tuple[Path, Path], shm_t
     os.utime(src / "usr/bin", (1, 1_500_000_000))
     os.utime(src, (1, 1_500_000_000))
     for fmt in ("gnu", "posix"):
-        archive = shm_tmp / "dest" / f"{fmt}.tar"
+        archive = dest / f"{fmt}.tar"
         subprocess.run(
             [
                 need("tar"),
@@ -430,7 +431,7 @@ def test_gnu_tar_archives_extract_to_the_same_tree(box: tuple[Path, Path], shm_t
             ],
             check=True,
         )
-        out = shm_tmp / "dest" / f"out-{fmt}"
+        out = dest / f"out-{fmt}"
         with archive.open("rb") as f:
             res = extract.extract(f, out)
         assert res.diff_id == "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
@@ -455,6 +456,7 @@ def _layer_with_whiteouts() -> bytes:
     )
 
 
+@pytest.mark.root
 @needs_root
 def test_overlay_mode_writes_overlay_whiteouts(box: tuple[Path, Path]) -> None:
     dest, _ = box
@@ -489,6 +491,7 @@ def test_apply_mode_deletes(box: tuple[Path, Path]) -> None:
     assert (dest / "same").read_bytes() == b"same layer"
 
 
+@pytest.mark.root
 @needs_root
 def test_overlay_snapshots_mount_as_the_merged_image(shm_tmp: Path) -> None:
     lower, upper, work, merged = (shm_tmp / n for n in ("lower", "upper", "work", "merged"))
