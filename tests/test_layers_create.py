@@ -258,3 +258,20 @@ def test_upperdir_with_redirects_is_refused(shm_tmp: Path) -> None:
     os.setxattr(upper / "moved", "trusted.overlay.redirect", b"/orig")
     with pytest.raises(InvalidArchive, match="redirect"):
         create.create(upper, io.BytesIO(), overlay=True)
+
+
+def test_non_utf8_and_very_long_names_round_trip(shm_tmp: Path) -> None:
+    src, out = shm_tmp / "src", shm_tmp / "out"
+    src.mkdir()
+    odd = os.fsencode(str(src)) + b"/caf\xe9-latin1"
+    with open(odd, "wb") as f:
+        f.write(b"latin")
+    deep = src / "/".join(["p" * 150] * 3)
+    deep.mkdir(parents=True)
+    (deep / (b"\xff" * 10 + b"q" * 200).decode("utf-8", "surrogateescape")).write_text("long")
+    os.symlink("t" * 300, src / "longlink")
+    buf = io.BytesIO()
+    create.create(src, buf, compression="zstd")
+    buf.seek(0)
+    extract.extract(buf, out)
+    assert tree(out) == tree(src)

@@ -519,3 +519,54 @@ def test_overlay_snapshots_mount_as_the_merged_image(shm_tmp: Path) -> None:
         assert sorted(os.listdir(merged / "keep")) == ["other"]
     finally:
         subprocess.run(["umount", str(merged)], check=True)
+
+
+@pytest.mark.root
+@needs_root
+def test_unprivileged_extraction_skips_devices_and_trusted_xattrs(shm_tmp: Path) -> None:
+    """Rootless: devices and trusted.* are skipped with warnings, the rest extracts."""
+    import sys
+
+    shm_tmp.chmod(0o755)
+    dest = shm_tmp / "dest"
+    dest.mkdir()
+    os.chown(dest, 65534, 65534)
+    ti, data = member("ro/f", data=b"hi", uid=5)
+    ti.pax_headers = {"SCHILY.xattr.trusted.x": "1", "SCHILY.xattr.user.y": "2"}
+    layer = shm_tmp / "layer.tar"
+    layer.write_bytes(
+        mktar(
+            member("null", tarfile.CHRTYPE, devmajor=1, devminor=3),
+            member("ro", tarfile.DIRTYPE, mode=0o555),
+            (ti, data),
+        )
+    )
+    code = (
+        "import sys; from pathlib import Path; from gantry.layers.extract import extract\n"
+        "r = extract(open(sys.argv[1], 'rb'), Path(sys.argv[2]))\n"
+        "print('\\n'.join(r.warnings))\n"
+    )
+    proc = subprocess.run(
+        [
+            need("setpriv"),
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(layer),
+            str(dest),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.splitlines() == [
+        "null: skipped device node (needs root)",
+        "ro/f: skipped trusted.x (needs root)",
+    ]
+    assert sorted(os.listdir(dest)) == ["ro"]
+    assert (dest / "ro/f").read_bytes() == b"hi"
+    assert stat.S_IMODE(os.stat(dest / "ro").st_mode) == 0o555
+    assert os.stat(dest / "ro/f").st_uid == 65534  # no chown without privileges
