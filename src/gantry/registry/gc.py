@@ -195,7 +195,11 @@ def collect(
         driver.delete(trash)
         _delete_quietly(driver, layout.blob_dir(d))
         for name in repos:
-            _delete_quietly(driver, layout.layer_dir_of(name, d))
+            try:  # a link refreshed since the check belongs to a push in flight
+                if driver.stat(layout.layer_link(name, d)).mtime <= young:
+                    _delete_quietly(driver, layout.layer_dir_of(name, d))
+            except PathNotFound:
+                pass
         report.blobs.append(str(d))
         report.bytes += size
         emit(f"deleted blob {d}")
@@ -249,14 +253,16 @@ def _purge_uploads(
     n = 0
     for upload_id in ids:
         started = backend.upload_started_at(name, upload_id)
-        if started and started > older_than:
-            continue
         if not started:
+            # being created right now, or torn: judge by whatever timestamp exists
             try:
-                if driver.stat(layout.upload_data(name, upload_id)).mtime > older_than:
-                    continue
+                started = driver.stat(layout.upload_dir(name, upload_id)).mtime
             except PathNotFound:
-                pass
+                continue
+            if not started:
+                continue
+        if started > older_than:
+            continue
         n += 1
         emit(f"{'would purge' if dry_run else 'purging'} stale upload {name}/{upload_id}")
         if not dry_run:

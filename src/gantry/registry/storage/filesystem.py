@@ -115,13 +115,20 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFound(path) from None
 
     def put_content(self, path: str, data: bytes) -> None:
-        w = _FsWriter(self._full(path), append=False, fsync=self.fsync)
-        try:
-            w.write(data)
-            w.commit()
-        except BaseException:
-            w.cancel()
-            raise
+        for attempt in range(3):
+            w = _FsWriter(self._full(path), append=False, fsync=self.fsync)
+            try:
+                w.write(data)
+                w.commit()
+                return
+            except FileNotFoundError:
+                # a concurrent delete (GC) removed the directory under us: recreate it
+                w.cancel()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                w.cancel()
+                raise
 
     def stat(self, path: str) -> FileInfo:
         try:
