@@ -570,3 +570,12 @@ def test_unprivileged_extraction_skips_devices_and_trusted_xattrs(shm_tmp: Path)
     assert (dest / "ro/f").read_bytes() == b"hi"
     assert stat.S_IMODE(os.stat(dest / "ro").st_mode) == 0o555
     assert os.stat(dest / "ro/f").st_uid == 65534  # no chown without privileges
+
+
+def test_old_style_directory_entry(box: tuple[Path, Path]) -> None:
+    dest, _ = box
+    blob = mktar(
+        member("olddir/", tarfile.AREGTYPE), member("olddir/f", data=b"f"), fmt=tarfile.USTAR_FORMAT
+    )
+    run(blob, dest)
+    assert (dest / "olddir").is_dir() and (dest / "olddir/f").read_bytes() == b"f"

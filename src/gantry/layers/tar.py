@@ -297,6 +297,8 @@ class TarReader:
         e.size = size
         if pax:
             self._apply_pax(e, pax)
+        if e.type == AREG and e.name.endswith(b"/"):
+            e.type = DIR  # pre-POSIX tars mark directories by the trailing slash only
         if e.uid < 0 or e.gid < 0:
             raise InvalidArchive("invalid tar header: negative uid/gid")
         data = 0 if e.type in HEADER_ONLY else e.size
