@@ -21,6 +21,9 @@ from gantry.errors import GantryError
 # name -> "module:attribute" of a click.Command, imported on first use.
 COMMANDS: dict[str, str] = {
     "version": "gantry.cli.version:version",
+    "import": "gantry.cli.archive:import_",
+    "save": "gantry.cli.archive:save",
+    "load": "gantry.cli.archive:load",
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
