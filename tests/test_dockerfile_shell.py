@@ -171,6 +171,9 @@ WORDS_CASES: list[tuple[dict[str, str], str, object]] = [
     ({}, "hello'\\there'", ["hello\\there"]),
     ({}, "hello'$there'", ["hello$there"]),
     ({}, '""', []),
+    ({}, "'' ", []),
+    ({}, "'' a", ["a"]),
+    ({}, "a '' b", ["a", "b"]),
     ({}, "  a\tb\n c ", ["a", "b", "c"]),
 ]
 

@@ -203,25 +203,30 @@ def expand_key_values(
 class _Words:
     """Collects the word split of ProcessWords while the result string is built."""
 
-    __slots__ = ("in_word", "word", "words")
+    __slots__ = ("in_word", "size", "word", "words")
 
     def __init__(self) -> None:
         self.word: list[str] = []
+        self.size = 0  # characters in the current word (pieces may be empty strings)
         self.words: list[str] = []
+        self.in_word = False
+
+    def _flush(self) -> None:
+        self.words.append("".join(self.word))
+        self.word = []
+        self.size = 0
         self.in_word = False
 
     def add_char(self, ch: str) -> None:
         if ch in GO_SPACE:
-            if self.in_word and self.word:
-                self.words.append("".join(self.word))
-                self.word = []
-                self.in_word = False
+            if self.in_word and self.size:
+                self._flush()
         else:
-            self.word.append(ch)
-            self.in_word = True
+            self.add_raw_char(ch)
 
     def add_raw_char(self, ch: str) -> None:
         self.word.append(ch)
+        self.size += 1
         self.in_word = True
 
     def add_string(self, s: str) -> None:
@@ -230,15 +235,12 @@ class _Words:
 
     def add_raw_string(self, s: str) -> None:
         self.word.append(s)
+        self.size += len(s)
         self.in_word = True
 
     def get(self) -> list[str]:
-        if self.word:
-            joined = "".join(self.word)
-            if joined:
-                self.words.append(joined)
-            self.word = []
-            self.in_word = False
+        if self.size:
+            self._flush()
         return self.words
 
 
