@@ -36,7 +36,9 @@ def timed(label: str, fn: object) -> object:
     assert callable(fn)
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    print(f"{label:38s} {time.perf_counter() - t0:7.2f} s wall {time.process_time() - c0:7.2f} s cpu")
+    print(
+        f"{label:38s} {time.perf_counter() - t0:7.2f} s wall {time.process_time() - c0:7.2f} s cpu"
+    )
     return out
 
 
@@ -51,10 +53,16 @@ def main() -> None:
         build(src, args.files, 0)
         for comp in ("gzip", "zstd", None):
             buf = io.BytesIO()
-            timed(f"create {args.files} files {comp}", lambda: create.create(src, buf, compression=comp))
+            timed(
+                f"create {args.files} files {comp}",
+                lambda buf=buf, comp=comp: create.create(src, buf, compression=comp),
+            )
             buf.seek(0)
             out = base / f"out-{comp}"
-            timed(f"extract {args.files} files {comp}", lambda: extract.extract(buf, out))
+            timed(
+                f"extract {args.files} files {comp}",
+                lambda buf=buf, out=out: extract.extract(buf, out),
+            )
             shutil.rmtree(out)
         timed(
             "GNU tar -c | gzip -1 (small files)",
@@ -63,16 +71,27 @@ def main() -> None:
             ),
         )
         (base / "gx").mkdir()
-        timed("GNU tar -xzf (small files)", lambda: subprocess.run(["tar", "-xzf", f"{base}/g.tgz", "-C", f"{base}/gx"], check=True))
+        timed(
+            "GNU tar -xzf (small files)",
+            lambda: subprocess.run(
+                ["tar", "-xzf", f"{base}/g.tgz", "-C", f"{base}/gx"], check=True
+            ),
+        )
         shutil.rmtree(src)
         if args.big_mib:
             src.mkdir()
             build(src, 0, args.big_mib)
             for comp in ("gzip", "zstd"):
                 with (base / "big.layer").open("wb") as f:
-                    timed(f"create {args.big_mib} MiB random {comp}", lambda: create.create(src, f, compression=comp))
+                    timed(
+                        f"create {args.big_mib} MiB random {comp}",
+                        lambda f=f, comp=comp: create.create(src, f, compression=comp),
+                    )
                 with (base / "big.layer").open("rb") as f:
-                    timed(f"extract {args.big_mib} MiB random {comp}", lambda: extract.extract(f, base / "bigout"))
+                    timed(
+                        f"extract {args.big_mib} MiB random {comp}",
+                        lambda f=f: extract.extract(f, base / "bigout"),
+                    )
                 shutil.rmtree(base / "bigout")
     finally:
         shutil.rmtree(base, ignore_errors=True)
