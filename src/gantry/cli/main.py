@@ -36,10 +36,32 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "Run and manage a registry",
         {"serve": "gantry.cli.registry:serve", "gc": "gantry.cli.registry:gc"},
     ),
+    "image": (
+        "Manage images",
+        {
+            "ls": "gantry.cli.images:ls",
+            "list": "gantry.cli.images:ls",
+            "rm": "gantry.cli.images:rm",
+            "prune": "gantry.cli.images:prune",
+            "inspect": "gantry.cli.images:inspect",
+            "history": "gantry.cli.images:history",
+            "tag": "gantry.cli.images:tag",
+        },
+    ),
+    "system": (
+        "Manage gantry",
+        {"df": "gantry.cli.system:df", "check": "gantry.cli.system:check"},
+    ),
 }
 
 # Top-level aliases Docker users type: alias -> (group, subcommand).
-ALIASES: dict[str, tuple[str, str]] = {}
+ALIASES: dict[str, tuple[str, str]] = {
+    "images": ("image", "ls"),
+    "rmi": ("image", "rm"),
+    "tag": ("image", "tag"),
+    "inspect": ("image", "inspect"),
+    "history": ("image", "history"),
+}
 
 
 def _load(spec: str) -> click.Command:

@@ -38,6 +38,7 @@ from gantry.errors import TemplateError
 __all__ = [
     "Func",
     "FuncError",
+    "Struct",
     "Template",
     "go_json",
     "go_quote",
@@ -1113,6 +1114,21 @@ def _go_unquote(s: str) -> str:
 # --------------------------------------------------------------------------- values
 
 
+class Struct(dict[str, Any]):
+    """A Go struct given as a dict: keys are its fields, in declaration order.
+
+    Unlike a map, a missing field is an error (``can't evaluate field X in type T``);
+    ``json`` keeps the field order. ``go_type`` names the type in messages.
+    """
+
+    go_type = "struct"
+
+    def __init__(self, *args: Any, go_type: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if go_type is not None:
+            self.go_type = go_type
+
+
 class FuncError(Exception):
     """Raised by a template function; rendered as ``error calling NAME: MSG``."""
 
@@ -1163,7 +1179,7 @@ def go_type_name(v: Any) -> str:
             return "[]string"
         return "[]interface {}"
     if isinstance(v, Mapping):
-        name = getattr(type(v), "go_type", None)
+        name = getattr(v, "go_type", None)
         if isinstance(name, str):
             return name
         if v and all(isinstance(x, str) for x in v.values()):
@@ -2123,6 +2139,8 @@ class _State:
                 self.errorf(f"{name} is not a method but has arguments")
             if name in receiver:
                 return receiver[name]
+            if isinstance(receiver, Struct):
+                self.errorf(f"can't evaluate field {name} in type {go_type_name(receiver)}")
             if self.tmpl.missingkey == "error":
                 self.errorf(f"map has no entry for key {go_quote(name)}")
             return None
