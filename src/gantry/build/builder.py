@@ -1,0 +1,1187 @@
+"""The solver: a planned Dockerfile -> steps -> cached or executed -> an image in the store.
+
+State of a stage while it is built: the image config being assembled, the layers
+so far and ``fs_key``, the content address of the filesystem (the top chain ID,
+or ``scratch``). A filesystem step's cache key hashes ``fs_key`` with what the
+step does and sees (for RUN: argv, env -- which carries the declared build args
+--, user, working dir, network; for COPY/ADD: destination, flags, and the
+selected sources' content); metadata steps only change the config. So a LABEL
+edit never re-runs a RUN below it, a build arg misses only from its first use,
+and identical steps hit across Dockerfiles and after ``rmi``.
+
+A miss mounts an overlay of the parent snapshots with a fresh upperdir, runs the
+step there, and the upperdir becomes the layer (tar from it; then it is moved in
+as the new snapshot). A step that changes nothing adds no layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gantry.build import _storeglue as glue
+from gantry.build import history as hist
+from gantry.build.plan import Plan, Stage, host_arch, plan
+from gantry.build.progress import Progress, QuietProgress
+from gantry.build.sources import (
+    ContextIndex,
+    CopyOptions,
+    HashCache,
+    Selected,
+    copy_dir_finish,
+    copy_file,
+    entry_record,
+    parse_chmod,
+)
+from gantry.digest import Digest
+from gantry.dockerfile.heredoc import parse_heredoc
+from gantry.dockerfile.instructions import (
+    AddInstr,
+    ArgInstr,
+    CmdInstr,
+    CopyInstr,
+    Dockerfile,
+    EntrypointInstr,
+    EnvInstr,
+    ExposeInstr,
+    HealthcheckInstr,
+    Instruction,
+    LabelInstr,
+    MaintainerInstr,
+    OnbuildInstr,
+    RunInstr,
+    ShellInstr,
+    StopsignalInstr,
+    UserInstr,
+    VolumeInstr,
+    WorkdirInstr,
+    parse_dockerfile,
+    parse_instruction,
+)
+from gantry.dockerfile.parser import parse as parse_raw
+from gantry.dockerfile.shell import Lexer
+from gantry.errors import BuildError, DockerfileError, GantryError, ImageNotFound
+from gantry.oci import (
+    ContainerConfig,
+    Descriptor,
+    Healthcheck,
+    History,
+    ImageConfig,
+    Manifest,
+    RootFS,
+    chain_ids,
+    mediatypes,
+    rfc3339,
+)
+from gantry.store import Image, Store
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: ARGs that never reach a RUN environment or history (BuildKit's nonEnvArgs)
+_NON_ENV_ARGS = frozenset({"SOURCE_DATE_EPOCH"})
+
+
+@dataclass
+class BuildOptions:
+    context: Path
+    dockerfile: Path | None = None
+    dockerfile_text: bytes | None = None
+    tags: Sequence[str] = ()
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = "default"
+    source_date_epoch: int | None = None
+
+
+@dataclass
+class BuildResult:
+    image: Image
+    steps: int
+    cached: int
+
+
+@dataclass
+class _Layer:
+    descriptor: Descriptor
+    diff_id: Digest
+    size: int
+
+
+@dataclass
+class _State:
+    stage: Stage
+    os: str = "linux"
+    architecture: str = ""
+    variant: str | None = None
+    cc: dict[str, object] = field(default_factory=dict)
+    env: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    exposed: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    onbuild: list[str] = field(default_factory=list)
+    author: str | None = None
+    layers: list[_Layer] = field(default_factory=list)
+    history: list[History] = field(default_factory=list)
+    #: times (epoch seconds) for new history entries; None for metadata ones
+    new_times: list[float | None] = field(default_factory=list)
+    base_history: int = 0
+    base_created: str | None = None
+    chain: Digest | None = None
+    args: dict[str, str] = field(default_factory=dict)
+    step: int = 0
+    total: int = 0
+
+    @property
+    def fs_key(self) -> str:
+        return str(self.chain) if self.chain else "scratch"
+
+    def env_map(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for e in self.env:
+            k, _, v = e.partition("=")
+            out[k] = v
+        return out
+
+    def expansion_env(self) -> dict[str, str]:
+        env = {k: v for k, v in self.args.items()}
+        env.update(self.env_map())
+        return env
+
+    def set_env(self, key: str, value: str) -> None:
+        for i, e in enumerate(self.env):
+            if e.partition("=")[0] == key:
+                self.env[i] = f"{key}={value}"
+                return
+        self.env.append(f"{key}={value}")
+
+    @property
+    def workdir(self) -> str:
+        return str(self.cc.get("working_dir") or "/")
+
+    @property
+    def user(self) -> str:
+        return str(self.cc.get("user") or "")
+
+    @property
+    def shell(self) -> tuple[str, ...]:
+        sh = self.cc.get("shell")
+        return tuple(sh) if isinstance(sh, tuple) and sh else DEFAULT_SHELL
+
+
+def _key(*parts: object) -> str:
+    data = json.dumps(parts, separators=(",", ":"), sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+
+
+def _is_filesystem_step(instr: Instruction) -> bool:
+    return isinstance(instr, RunInstr | CopyInstr | AddInstr | WorkdirInstr)
+
+
+class Builder:
+    def __init__(self, store: Store, opts: BuildOptions, progress: Progress | None = None):
+        self.store = store
+        self.opts = opts
+        self.progress = progress or QuietProgress()
+        self.df: Dockerfile | None = None
+        self.dockerfile_name = "Dockerfile"
+        self.states: dict[int, _State] = {}
+        self._index: ContextIndex | None = None
+        self._hashes = HashCache(store.root / "build" / "context-hashes.json")
+        self.steps = 0
+        self.cached = 0
+        self._hits: list[str] = []
+        self.epoch = opts.source_date_epoch
+
+    # ------------------------------------------------------------------ entry
+
+    def build(self) -> BuildResult:
+        opts = self.opts
+        if opts.dockerfile_text is not None:
+            text = opts.dockerfile_text
+        else:
+            path = opts.dockerfile or (opts.context / "Dockerfile")
+            self.dockerfile_name = path.name
+            try:
+                text = path.read_bytes()
+            except FileNotFoundError:
+                raise BuildError(
+                    f"failed to read dockerfile: open {path.name}: no such file or directory"
+                ) from None
+        self.df = parse_dockerfile(text, file=self.dockerfile_name)
+        self.source_lines = text.decode("utf-8", "replace").splitlines()
+        args = dict(opts.build_args)
+        if self.epoch is None and "SOURCE_DATE_EPOCH" in args:
+            try:
+                self.epoch = int(args["SOURCE_DATE_EPOCH"])
+            except ValueError:
+                raise BuildError(
+                    f"invalid SOURCE_DATE_EPOCH: {args['SOURCE_DATE_EPOCH']}"
+                ) from None
+        self.plan: Plan = plan(self.df, args, opts.target)
+        try:
+            for i in self.plan.order:
+                self._build_stage(self.plan.stages[i])
+            image = self._commit(self.states[self.plan.target])
+        finally:
+            self._hashes.save()
+            glue.cache_used(self.store, self._hits)
+        return BuildResult(image, self.steps, self.cached)
+
+    # ------------------------------------------------------------------ stages
+
+    def _lexer(self) -> Lexer:
+        assert self.df is not None
+        return Lexer(self.df.escape)
+
+    def _build_stage(self, stage: Stage) -> None:
+        st = _State(stage)
+        st.total = 1 + sum(1 for i in stage.instructions if _is_filesystem_step(i))
+        triggers: list[Instruction] = []
+        name = self._prefix(st) + f"FROM {self._from_display(stage)}"
+        if stage.base_stage is not None:
+            parent = self.states[stage.base_stage]
+            self._inherit(st, parent)
+        elif stage.base.lower() == "scratch":
+            arch, variant = host_arch()
+            st.architecture, st.variant = arch, variant or None
+            st.env = [f"PATH={DEFAULT_PATH}"]
+        else:
+            n = self.progress.vertex(name)
+            try:
+                img = self.store.resolve(stage.base)
+            except ImageNotFound:
+                msg = (
+                    f"{stage.base}: failed to resolve source metadata for "
+                    f"{_full_name(stage.base)}: image not found locally"
+                )
+                self.progress.error(n, msg)
+                raise BuildError(
+                    msg, hint="pull or import it first (gantry pull / gantry import)"
+                ) from None
+            config = self.store.config(img)
+            self._from_image(st, img, config)
+            self.progress.done(n)
+            triggers = self._triggers(config.container_config.on_build, stage)
+        self.states[stage.index] = st
+        for instr in [*triggers, *stage.instructions]:
+            self._step(st, instr)
+
+    def _from_display(self, stage: Stage) -> str:
+        if stage.base_stage is not None:
+            return self.plan.stages[stage.base_stage].display
+        if stage.base.lower() == "scratch":
+            return "scratch"
+        return _full_name(stage.base)
+
+    def _inherit(self, st: _State, parent: _State) -> None:
+        st.os, st.architecture, st.variant = parent.os, parent.architecture, parent.variant
+        st.cc = dict(parent.cc)
+        st.env = list(parent.env)
+        st.labels = dict(parent.labels)
+        st.exposed = list(parent.exposed)
+        st.volumes = list(parent.volumes)
+        st.author = parent.author
+        st.layers = list(parent.layers)
+        st.history = list(parent.history)
+        st.new_times = list(parent.new_times)
+        st.base_history = parent.base_history
+        st.base_created = parent.base_created
+        st.chain = parent.chain
+        # ONBUILD triggers do not carry over from a base stage
+        st.onbuild = []
+
+    def _from_image(self, st: _State, img: Image, config: ImageConfig) -> None:
+        st.os, st.architecture, st.variant = config.os, config.architecture, config.variant
+        cc = config.container_config
+        st.cc = {
+            "user": cc.user,
+            "working_dir": cc.working_dir,
+            "entrypoint": cc.entrypoint,
+            "cmd": cc.cmd,
+            "stop_signal": cc.stop_signal,
+            "args_escaped": cc.args_escaped,
+            "healthcheck": cc.healthcheck,
+            "shell": cc.shell,
+        }
+        st.env = list(cc.env)
+        st.labels = dict(cc.labels)
+        st.exposed = list(cc.exposed_ports)
+        st.volumes = list(cc.volumes)
+        st.author = config.author
+        m = self.store.manifest(img)
+        st.layers = [_Layer(d, diff, 0) for d, diff in zip(m.layers, config.diff_ids, strict=True)]
+        st.history = list(config.history)
+        st.new_times = [None] * len(st.history)
+        st.base_history = len(st.history)
+        st.base_created = config.created
+        ids = chain_ids(config.diff_ids)
+        st.chain = ids[-1] if ids else None
+
+    def _triggers(self, on_build: Sequence[str], stage: Stage) -> list[Instruction]:
+        out: list[Instruction] = []
+        for expr in on_build:
+            result = parse_raw(expr, file=self.dockerfile_name)
+            if len(result.nodes) != 1:
+                raise BuildError("onbuild trigger should be a single expression")
+            node = result.nodes[0]
+            node.start_line = stage.from_.start_line
+            node.end_line = stage.from_.end_line
+            out.append(parse_instruction(node, file=self.dockerfile_name))
+        return out
+
+    def _prefix(self, st: _State) -> str:
+        st.step += 1
+        width = len(str(st.total))
+        name = f"{st.stage.name} " if st.stage.name else ""
+        return f"[{name}{st.step:>{width}}/{st.total}] "
+
+    # ------------------------------------------------------------------ steps
+
+    def _step(self, st: _State, instr: Instruction) -> None:
+        lex = self._lexer()
+        env = st.expansion_env()
+
+        def x(word: str) -> str:
+            return lex.process_word(word, env)
+
+        if isinstance(instr, EnvInstr):
+            pairs = [(x(k), x(v)) for k, v in instr.pairs]
+            for k, v in pairs:
+                st.set_env(k, v)
+            self._meta(st, hist.key_values("ENV", pairs))
+        elif isinstance(instr, LabelInstr):
+            pairs = [(x(k), x(v)) for k, v in instr.pairs]
+            st.labels.update(pairs)
+            self._meta(st, hist.key_values("LABEL", pairs))
+        elif isinstance(instr, ArgInstr):
+            shown: list[tuple[str, str | None]] = []
+            for a in instr.args:
+                value: str | None
+                if a.name in self.opts.build_args:
+                    value = self.opts.build_args[a.name]
+                elif a.default is not None:
+                    value = x(a.default)
+                elif a.name in self.plan.global_args:
+                    value = self.plan.global_args[a.name]
+                else:
+                    value = None
+                if value is not None:
+                    st.args[a.name] = value
+                shown.append((a.name, value))
+            self._meta(st, hist.arg(shown))
+        elif isinstance(instr, WorkdirInstr):
+            self._workdir(st, x(instr.path))
+        elif isinstance(instr, UserInstr):
+            st.cc["user"] = x(instr.user)
+            self._meta(st, hist.simple("USER", str(st.cc["user"])))
+        elif isinstance(instr, ExposeInstr):
+            ports: list[str] = []
+            for p in instr.ports:
+                for word in lex.process_words(p, env):
+                    ports += _port_specs(word)
+            for p in ports:
+                if p not in st.exposed:
+                    st.exposed.append(p)
+            self._meta(st, hist.expose(ports))
+        elif isinstance(instr, VolumeInstr):
+            vols = [x(v) for v in instr.volumes]
+            for v in vols:
+                if v not in st.volumes:
+                    st.volumes.append(v)
+            self._meta(st, hist.simple("VOLUME", hist.go_list(vols)))
+        elif isinstance(instr, StopsignalInstr):
+            st.cc["stop_signal"] = x(instr.signal)
+            self._meta(st, hist.simple("STOPSIGNAL", str(st.cc["stop_signal"])))
+        elif isinstance(instr, ShellInstr):
+            st.cc["shell"] = tuple(instr.shell)
+            self._meta(st, hist.simple("SHELL", hist.go_list(instr.shell)))
+        elif isinstance(instr, MaintainerInstr):
+            st.author = instr.maintainer
+            self._meta(st, hist.simple("MAINTAINER", instr.maintainer))
+        elif isinstance(instr, CmdInstr):
+            args = self._with_shell(st, instr.cmd, instr.shell_form)
+            st.cc["cmd"] = args
+            st.cc["args_escaped"] = True
+            self._meta(st, hist.command("CMD", args))
+        elif isinstance(instr, EntrypointInstr):
+            args = self._with_shell(st, instr.cmd, instr.shell_form)
+            st.cc["entrypoint"] = args
+            if not any(isinstance(i, CmdInstr) for i in st.stage.instructions):
+                st.cc["cmd"] = None
+            self._meta(st, hist.command("ENTRYPOINT", args))
+        elif isinstance(instr, HealthcheckInstr):
+            hc = Healthcheck(
+                test=instr.test,
+                interval=instr.interval,
+                timeout=instr.timeout,
+                start_period=instr.start_period,
+                start_interval=instr.start_interval,
+                retries=instr.retries,
+            )
+            st.cc["healthcheck"] = hc
+            self._meta(
+                st,
+                hist.healthcheck(
+                    instr.test,
+                    instr.interval,
+                    instr.timeout,
+                    instr.start_period,
+                    instr.start_interval,
+                    instr.retries,
+                ),
+            )
+        elif isinstance(instr, OnbuildInstr):
+            st.onbuild.append(instr.expression)
+        elif isinstance(instr, RunInstr):
+            self._run(st, instr)
+        elif isinstance(instr, CopyInstr | AddInstr):
+            self._copy(st, instr, x)
+        else:  # pragma: no cover - every instruction type is handled above
+            raise BuildError(f"unsupported instruction {instr.keyword}")
+
+    @staticmethod
+    def _with_shell(st: _State, cmd: Sequence[str], shell_form: bool) -> tuple[str, ...]:
+        if shell_form:
+            return (*st.shell, " ".join(cmd))
+        return tuple(cmd)
+
+    def _meta(self, st: _State, created_by: str) -> None:
+        st.history.append(History(created_by=created_by, comment=hist.COMMENT, empty_layer=True))
+        st.new_times.append(None)
+
+    def _layer_history(self, st: _State, created_by: str, layer: _Layer | None, t: float) -> None:
+        if layer is not None:
+            st.layers.append(layer)
+        st.history.append(
+            History(created_by=created_by, comment=hist.COMMENT, empty_layer=layer is None)
+        )
+        st.new_times.append(t)
+
+    # ------------------------------------------------------------ fs steps
+
+    def _fs_step(
+        self,
+        st: _State,
+        name: str,
+        key: str,
+        kind: str,
+        action: object,
+    ) -> tuple[_Layer | None, float]:
+        """Cached result of a filesystem step, or run ``action(merged_root)`` and record it."""
+        self.steps += 1
+        n = self.progress.vertex(name)
+        if not self.opts.no_cache:
+            rec = glue.cache_get(self.store, key)
+            if rec is not None and (rec.chain_id is None or self._chain_ok(rec.chain_id)):
+                self.cached += 1
+                self._hits.append(key)
+                self.progress.cached(n)
+                if rec.layer_digest is None or rec.diff_id is None or rec.chain_id is None:
+                    return None, rec.created
+                st.chain = rec.chain_id
+                desc = Descriptor(
+                    media_type=rec.media_type or mediatypes.OCI_LAYER_GZIP,
+                    digest=rec.layer_digest,
+                    size=self.store.content.size(rec.layer_digest),
+                )
+                return _Layer(desc, rec.diff_id, rec.size), rec.created
+        work = glue.scratch_dir(self.store, "step")
+        try:
+            layer = self._execute(st, n, work, action)
+        except BaseException:
+            glue.remove_dir(work)
+            raise
+        created = time.time() if self.epoch is None else float(self.epoch)
+        try:
+            if layer is None:
+                glue.cache_put(
+                    self.store,
+                    key=key,
+                    parent=None,
+                    kind=kind,
+                    description=name,
+                    layer_digest=None,
+                    diff_id=None,
+                    chain_id=None,
+                    size=0,
+                    created=created,
+                )
+                result: _Layer | None = None
+            else:
+                result = self._commit_layer(st, work, layer, key, kind, name, created)
+        finally:
+            glue.remove_dir(work)
+        self.progress.done(n)
+        return result, created
+
+    def _chain_ok(self, chain: Digest) -> bool:
+        try:
+            self.store.snapshot_info(chain)
+        except GantryError:
+            return False
+        return True
+
+    def _execute(self, st: _State, n: int, work: Path, action: object) -> Path | None:
+        """Mount, act, unmount; the upperdir if anything changed."""
+        from gantry.runtime.overlay import overlay
+
+        upper, wd, merged = work / "upper", work / "work", work / "merged"
+        for d in (upper, wd, merged):
+            d.mkdir()
+        if st.chain is not None:
+            lowers = self.store.lowerdirs(st.chain)
+        else:
+            empty = work / "empty"
+            empty.mkdir()
+            lowers = [empty]
+        with overlay(merged, lowers, upper, wd):
+            action(merged, n, work)  # type: ignore[operator]
+        if not any(upper.iterdir()):
+            return None
+        return upper
+
+    def _commit_layer(
+        self,
+        st: _State,
+        work: Path,
+        upper: Path,
+        key: str,
+        kind: str,
+        name: str,
+        created: float,
+    ) -> _Layer:
+        from gantry.layers.create import create
+
+        with self.store.content.writer() as w:
+            info = create(upper, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
+        parent = st.chain
+        diff = info.diff_id
+        chain = (
+            diff
+            if parent is None
+            else Digest("sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest())
+        )
+        size = _tree_size(upper)
+        glue.adopt_snapshot(
+            self.store,
+            chain_id=chain,
+            parent=parent,
+            diff_id=diff,
+            layer_digest=info.digest,
+            media_type=info.media_type,
+            size=size,
+            directory=upper,
+        )
+        glue.cache_put(
+            self.store,
+            key=key,
+            parent=None,
+            kind=kind,
+            description=name,
+            layer_digest=info.digest,
+            diff_id=diff,
+            chain_id=chain,
+            size=size,
+            created=created,
+        )
+        st.chain = chain
+        desc = Descriptor(media_type=info.media_type, digest=info.digest, size=info.size)
+        return _Layer(desc, diff, size)
+
+    # ------------------------------------------------------------------ RUN
+
+    def _run(self, st: _State, instr: RunInstr) -> None:
+        args: list[str] = list(instr.cmd)
+        if instr.heredocs and instr.shell_form:
+            first = parse_heredoc(args[0]) if len(args) == 1 else None
+            if first is not None and len(instr.heredocs) == 1:
+                data = instr.heredocs[0].data()
+                args = [data]
+            else:
+                text = args[0]
+                for doc in instr.heredocs:
+                    text += "\n" + doc.content + doc.name
+                args = [text]
+        if instr.shell_form:
+            args = [*st.shell, " ".join(args)]
+        if instr.mounts:
+            raise BuildError("RUN --mount is not supported yet by gantry build")
+        network = instr.network if instr.network != "default" else self.opts.network
+        run_env = self._run_env(st)
+        build_args = [(k, v) for k, v in st.args.items() if k not in _NON_ENV_ARGS]
+        env_now = st.env_map()
+        shown_args = [(k, env_now.get(k, v)) for k, v in build_args]
+        created_by = hist.run(args, shown_args)
+        key = _key(
+            "run/1",
+            st.fs_key,
+            args,
+            run_env,
+            st.user,
+            st.workdir,
+            network,
+            instr.security,
+            self.epoch,
+        )
+        display = instr.original.strip()
+        if instr.heredocs:
+            display = display.split("\n", 1)[0]
+        name = self._prefix(st) + _uppercase(display)
+
+        def action(root: Path, n: int, work: Path) -> None:
+            from gantry.build import _runc
+            from gantry.runtime.users import resolve_user
+
+            user = resolve_user(root, st.user)
+            cwd = st.workdir
+            _mkdir_in_root(root, cwd, None)
+            spec = _runc.RunSpec(
+                args=args,
+                env=run_env,
+                cwd=cwd,
+                uid=user.uid,
+                gid=user.gid,
+                additional_gids=user.additional_gids,
+                network="none" if network == "none" else "host",
+            )
+            code = _runc.run(
+                root,
+                spec,
+                work,
+                state_root=self.store.root / "build" / "runc",
+                output=lambda b: self.progress.log(n, b),
+            )
+            if code != 0:
+                shown = " ".join(args) if instr.shell_form else json.dumps(list(instr.cmd))
+                msg = f'process "{shown}" did not complete successfully: exit code: {code}'
+                self.progress.error(n, msg)
+                raise StepFailed(
+                    msg,
+                    step=name,
+                    file=self.dockerfile_name,
+                    line=instr.start_line,
+                    end_line=instr.end_line,
+                    tail=self.progress.tail(n),
+                    source=self.source_lines,
+                    exit_code=code,
+                )
+
+        layer, t = self._fs_step(st, name, key, "regular", action)
+        self._layer_history(st, created_by, layer, t)
+
+    def _run_env(self, st: _State) -> list[str]:
+        env: dict[str, str] = {}
+        for k, v in st.args.items():
+            if k not in _NON_ENV_ARGS:
+                env[k] = v
+        env.update(st.env_map())
+        env.setdefault("PATH", DEFAULT_PATH)
+        return [f"{k}={v}" for k, v in env.items()]
+
+    # ------------------------------------------------------------------ WORKDIR
+
+    def _workdir(self, st: _State, path: str) -> None:
+        wd = posixpath.normpath(posixpath.join(st.workdir, path))
+        if wd.startswith("//"):
+            wd = wd[1:]
+        st.cc["working_dir"] = wd
+        if wd == "/":
+            self._meta(st, hist.workdir(wd))
+            return
+        key = _key("workdir/1", st.fs_key, wd, st.user, self.epoch)
+        name = self._prefix(st) + f"WORKDIR {path}"
+        user = st.user
+
+        def action(root: Path, n: int, work: Path) -> None:
+            owner = None
+            if user:
+                from gantry.runtime.users import resolve_user
+
+                u = resolve_user(root, user)
+                owner = (u.uid, u.gid)
+            _mkdir_in_root(root, wd, owner)
+
+        layer, t = self._fs_step(st, name, key, "regular", action)
+        self._layer_history(st, hist.workdir(wd), layer, t)
+
+    # ------------------------------------------------------------------ COPY / ADD
+
+    def _context_index(self) -> ContextIndex:
+        if self._index is None:
+            from gantry.dockerfile.context import context_matcher
+
+            matcher = context_matcher(self.opts.context, self.opts.dockerfile)
+            self._index = ContextIndex.walk(self.opts.context, matcher)
+        return self._index
+
+    def _copy(self, st: _State, instr: CopyInstr | AddInstr, x: object) -> None:
+        expand = x  # callable[[str], str]
+        srcs = [expand(s) for s in instr.sources]  # type: ignore[operator]
+        dest_raw = expand(instr.dest)  # type: ignore[operator]
+        chown = expand(instr.chown) if instr.chown else None  # type: ignore[operator]
+        chmod = expand(instr.chmod) if instr.chmod else None  # type: ignore[operator]
+        from_ref = None
+        if isinstance(instr, CopyInstr) and instr.from_:
+            from_ref = expand(instr.from_)  # type: ignore[operator]
+        if isinstance(instr, AddInstr):
+            for s in srcs:
+                if s.startswith(("http://", "https://")) or s.startswith("git@"):
+                    raise BuildError("ADD from a URL is not supported yet by gantry build")
+        dest = dest_raw
+        if not dest.startswith("/"):
+            dest = posixpath.join(st.workdir, dest)
+            if dest_raw in (".", "./") or dest_raw.endswith("/"):
+                dest = dest.rstrip("/") + "/"
+        dest_is_dir = dest.endswith("/") or dest_raw.endswith("/.") or dest_raw == "."
+        if len(srcs) + len(instr.contents) > 1 and not dest_is_dir:
+            raise DockerfileError(
+                f"When using {instr.keyword} with more than one source file, the destination "
+                "must be a directory and end with a /",
+                file=self.dockerfile_name,
+                line=instr.start_line,
+            )
+        chmod_fn = parse_chmod(chmod) if chmod else None
+        excludes = list(instr.excludes)
+        parents = isinstance(instr, CopyInstr) and instr.parents
+
+        # --- sources and their part of the key
+        source_root: Path | None = None
+        selections: list[Selected] = []
+        key_sources: list[object] = []
+        mount_stage: _State | None = None
+        if from_ref is not None:
+            idx = self.plan.stage_by_ref(from_ref, st.stage.index)
+            if idx is not None:
+                mount_stage = self.states[idx]
+                key_sources = ["stage", mount_stage.fs_key, srcs]
+            else:
+                try:
+                    img = self.store.resolve(from_ref)
+                except ImageNotFound:
+                    raise BuildError(
+                        f"{from_ref}: failed to resolve source metadata for "
+                        f"{_full_name(from_ref)}: image not found locally"
+                    ) from None
+                cfg = self.store.config(img)
+                ids = chain_ids(cfg.diff_ids)
+                mount_stage = _State(st.stage)
+                mount_stage.chain = ids[-1] if ids else None
+                key_sources = ["image", mount_stage.fs_key, srcs]
+        else:
+            index = self._context_index()
+            source_root = index.root
+            matcher = None
+            if excludes:
+                from gantry.dockerfile.ignore import PatternMatcher
+
+                matcher = PatternMatcher(excludes)
+            for s in srcs:
+                sel = index.select(s)
+                if not sel:
+                    raise BuildError(f"lstat {s}: no source files were specified")
+                for one in sel:
+                    selections.append(one)
+                    lines: list[str] = []
+                    top = one.path
+                    if one.is_dir:
+                        lines.append(entry_record(top, "", os.stat(top), None))
+                        for rel in index.below(one.rel):
+                            sub = rel[len(one.rel) + 1 :] if one.rel else rel
+                            if matcher is not None and matcher.matches_or_parent_matches(sub):
+                                continue
+                            p = os.path.join(index.root, rel)
+                            lines.append(entry_record(p, sub, os.lstat(p), self._hashes))
+                    else:
+                        base = posixpath.basename(one.rel)
+                        lines.append(entry_record(top, base, os.stat(top), self._hashes))
+                    key_sources.append([one.rel, one.is_dir, lines])
+        heredocs = [(c.path, c.data if not c.expand else expand(c.data)) for c in instr.contents]  # type: ignore[operator]
+        multi = len(selections) + len(heredocs) > 1 or (mount_stage is not None and len(srcs) > 1)
+        key = _key(
+            "copy/1",
+            instr.keyword,
+            st.fs_key,
+            dest,
+            dest_is_dir or multi,
+            chown,
+            chmod,
+            excludes,
+            parents,
+            key_sources,
+            heredocs,
+            self.epoch,
+        )
+        created_by = hist.copy(
+            instr.keyword,
+            list(instr.sources),
+            [c.path for c in instr.contents],
+            instr.dest,
+            chown=instr.chown,
+            chmod=instr.chmod,
+            parents=parents,
+        )
+        name = self._prefix(st) + _uppercase(instr.original.strip().split("\n", 1)[0])
+
+        def action(root: Path, n: int, work: Path) -> None:
+            owner: tuple[int, int] | None = None
+            if chown:
+                owner = _resolve_chown(root, chown)
+            copts = CopyOptions(chown=owner, chmod=chmod_fn)
+            to_dir = dest_is_dir or multi
+            if mount_stage is not None:
+                from gantry.runtime.overlay import overlay
+
+                src_root = work / "from"
+                src_root.mkdir()
+                lowers = self.store.lowerdirs(mount_stage.chain) if mount_stage.chain else [work]
+                copts.keep_owner = True
+                with overlay(src_root, lowers, readonly=True):
+                    from gantry.runtime.rootfs import resolve_in_root
+
+                    sels: list[Selected] = []
+                    for s in srcs:
+                        try:
+                            real = resolve_in_root(src_root, s)
+                        except (FileNotFoundError, NotADirectoryError):
+                            raise BuildError(
+                                f'failed to compute cache key: "/{s.lstrip("/")}": not found'
+                            ) from None
+                        sels.append(Selected(s.strip("/"), str(real), real.is_dir()))
+                    _copy_selected(root, sels, dest, to_dir or len(sels) > 1, copts, None)
+            else:
+                assert source_root is not None
+                exc = None
+                if excludes:
+                    from gantry.dockerfile.ignore import PatternMatcher
+
+                    pm = PatternMatcher(excludes)
+                    exc = pm.matches_or_parent_matches
+                _copy_selected(root, selections, dest, to_dir, copts, self._context_index(), exc)
+            for path, data in heredocs:
+                target = dest if not to_dir else posixpath.join(dest, path.lstrip("/"))
+                parent = posixpath.dirname(target.rstrip("/")) or "/"
+                host_parent = _mkdir_in_root(root, parent, owner)
+                fpath = host_parent / posixpath.basename(target.rstrip("/"))
+                if fpath.exists() or fpath.is_symlink():
+                    fpath.unlink()
+                fpath.write_bytes(data.encode())
+                mode = 0o644 if chmod_fn is None else chmod_fn(0o644, False)
+                os.chmod(fpath, mode)
+                if owner:
+                    os.chown(fpath, *owner)
+
+        layer, t = self._fs_step(st, name, key, "regular", action)
+        self._layer_history(st, created_by, layer, t)
+
+    # ------------------------------------------------------------------ commit
+
+    def _commit(self, st: _State) -> Image:
+        labels = dict(st.labels)
+        labels.update(self.opts.labels)
+        cc = ContainerConfig(
+            user=st.user,
+            exposed_ports=tuple(st.exposed),
+            env=tuple(st.env),
+            entrypoint=st.cc.get("entrypoint"),  # type: ignore[arg-type]
+            cmd=st.cc.get("cmd"),  # type: ignore[arg-type]
+            volumes=tuple(st.volumes),
+            working_dir=str(st.cc.get("working_dir") or ""),
+            labels=labels,
+            stop_signal=str(st.cc.get("stop_signal") or ""),
+            args_escaped=bool(st.cc.get("args_escaped")),
+            healthcheck=st.cc.get("healthcheck"),  # type: ignore[arg-type]
+            on_build=tuple(st.onbuild),
+            shell=st.cc.get("shell"),  # type: ignore[arg-type]
+        )
+        history, created = self._times(st)
+        config = ImageConfig(
+            architecture=st.architecture or host_arch()[0],
+            os=st.os or "linux",
+            variant=st.variant,
+            config=cc,
+            rootfs=RootFS(diff_ids=tuple(layer.diff_id for layer in st.layers)),
+            history=tuple(history),
+            created=created,
+            author=st.author,
+        )
+        raw = config.to_json()
+        config_digest = self.store.content.write(raw)
+        manifest = Manifest(
+            config=Descriptor(mediatypes.OCI_CONFIG, config_digest, len(raw)),
+            layers=tuple(layer.descriptor for layer in st.layers),
+        )
+        sizes = {str(layer.descriptor.digest): layer.size for layer in st.layers if layer.size}
+        n = self.progress.vertex("exporting to image")
+        image = self.store.add_image(
+            manifest.to_json(), tags=self.opts.tags, layer_sizes=sizes or None
+        )
+        self.progress.info(n, f"writing image {image.id} done")
+        for t in self.opts.tags:
+            self.progress.info(n, f"naming to {_full_name(t)} done")
+        self.progress.done(n)
+        return image
+
+    def _times(self, st: _State) -> tuple[list[History], str | None]:
+        """History times as BuildKit's exporter fills them; the config's ``created``."""
+        fmt = _rfc3339
+        times = list(st.new_times)
+        first_new: float | None = next((t for t in times if t is not None), None)
+        out: list[History] = []
+        current = first_new
+        for i, h in enumerate(st.history):
+            if i < st.base_history:
+                out.append(h)
+                continue
+            t = times[i]
+            if t is not None:
+                current = t
+            else:
+                t = current
+            if self.epoch is not None:
+                t = float(self.epoch)
+            out.append(
+                History(
+                    created=fmt(t) if t is not None else None,
+                    created_by=h.created_by,
+                    author=h.author,
+                    comment=h.comment,
+                    empty_layer=h.empty_layer,
+                )
+            )
+        if self.epoch is not None:
+            return out, fmt(float(self.epoch))
+        last = next((t for t in reversed(times) if t is not None), None)
+        if last is not None:
+            return out, fmt(last)
+        return out, st.base_created or fmt(time.time())
+
+
+class StepFailed(BuildError):
+    """A RUN step exited non-zero (or a COPY failed): where, how, and its last output."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        file: str,
+        line: int,
+        end_line: int,
+        tail: list[str],
+        source: list[str],
+        exit_code: int,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.file = file
+        self.line = line
+        self.end_line = end_line
+        self.tail = tail
+        self.source = source
+        self.step_exit_code = exit_code
+
+    def details(self) -> str:
+        """BuildKit's failure block: the step's last output and the Dockerfile excerpt."""
+        out = ["------", f" > {self.step}:"]
+        out += [line for line in self.tail]
+        out.append("------")
+        out.append(
+            f"{self.file}:{self.line}" + (f"-{self.end_line}" if self.end_line != self.line else "")
+        )
+        out.append("--------------------")
+        lo = max(1, self.line - 2)
+        hi = min(len(self.source), self.end_line + 2)
+        for i in range(lo, hi + 1):
+            mark = ">>>" if self.line <= i <= self.end_line else "   "
+            out.append(f"{i:>4} | {mark} {self.source[i - 1]}")
+        out.append("--------------------")
+        return "\n".join(out)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _rfc3339(t: float) -> str:
+    return rfc3339(datetime.fromtimestamp(t, UTC))
+
+
+def _full_name(ref: str) -> str:
+    from gantry.errors import InvalidReference
+    from gantry.reference import parse_docker_ref
+
+    try:
+        return str(parse_docker_ref(ref))
+    except InvalidReference:
+        return ref
+
+
+def _uppercase(text: str) -> str:
+    head, sep, rest = text.partition(" ")
+    return head.upper() + sep + rest
+
+
+def _port_specs(word: str) -> list[str]:
+    proto = "tcp"
+    port = word
+    if "/" in word:
+        port, proto = word.split("/", 1)
+        proto = proto.lower() or "tcp"
+    if ":" in port:
+        port = port.rsplit(":", 1)[1]
+    if "-" in port:
+        lo, hi = port.split("-", 1)
+        if lo.isdigit() and hi.isdigit():
+            return [f"{p}/{proto}" for p in range(int(lo), int(hi) + 1)]
+    if not port.isdigit():
+        raise BuildError(f"invalid containerPort: {port}")
+    return [f"{port}/{proto}"]
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, f))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def _resolve_chown(root: Path, spec: str) -> tuple[int, int]:
+    """``--chown=user[:group]``: names from the image; a lone user gives gid = uid (Docker)."""
+    from gantry.runtime.rootfs import read_file_in_root
+    from gantry.runtime.users import parse_group, parse_passwd
+
+    user, _, group = spec.partition(":")
+
+    def lookup(name: str, kind: str) -> int:
+        if name.isdigit():
+            return int(name)
+        path = "/etc/passwd" if kind == "user" else "/etc/group"
+        data = read_file_in_root(root, path) or b""
+        entries = parse_passwd(data) if kind == "user" else parse_group(data)
+        for e in entries:
+            if e.name == name:
+                return e.uid if kind == "user" else e.gid  # type: ignore[union-attr]
+        raise BuildError(
+            f"unable to convert uid/gid chown string to host mapping: can't find "
+            f"{'uid' if kind == 'user' else 'gid'} for {kind} {name}: no such {kind}: {name}"
+        )
+
+    uid = lookup(user, "user")
+    if group:
+        return uid, lookup(group, "group")
+    return uid, uid
+
+
+def _mkdir_in_root(root: Path, path: str, owner: tuple[int, int] | None) -> Path:
+    """``mkdir -p`` of ``path`` inside ``root`` without leaving it; the host path."""
+    from gantry.runtime.rootfs import resolve_in_root
+
+    cur = "/"
+    host = Path(os.path.realpath(root))
+    for part in [p for p in path.split("/") if p and p != "."]:
+        nxt = posixpath.join(cur, part)
+        try:
+            h = resolve_in_root(root, nxt)
+        except FileNotFoundError:
+            h = host / part
+            os.mkdir(h, 0o755)
+            if owner is not None:
+                os.chown(h, *owner)
+        if not h.is_dir():
+            raise BuildError(f"cannot create directory {path}: {nxt} is not a directory")
+        host = h
+        cur = nxt
+    return host
+
+
+def _copy_selected(
+    root: Path,
+    sels: Sequence[Selected],
+    dest: str,
+    to_dir: bool,
+    opts: CopyOptions,
+    index: ContextIndex | None,
+    exclude: object = None,
+) -> None:
+    excluded = exclude  # Callable[[str], bool] | None
+    for sel in sels:
+        if sel.is_dir:
+            target_dir = _mkdir_in_root(root, dest, opts.chown)
+            _copy_tree(sel, target_dir, opts, index, excluded)
+            continue
+        if to_dir:
+            parent = _mkdir_in_root(root, dest, opts.chown)
+            target = parent / posixpath.basename(sel.rel or sel.path)
+        else:
+            d = dest.rstrip("/")
+            parent = _mkdir_in_root(root, posixpath.dirname(d) or "/", opts.chown)
+            target = parent / posixpath.basename(d)
+            if target.is_dir() and not target.is_symlink():
+                target = target / posixpath.basename(sel.rel or sel.path)
+        copy_file(sel.path, str(target), os.stat(sel.path), opts)
+
+
+def _copy_tree(
+    sel: Selected,
+    target_dir: Path,
+    opts: CopyOptions,
+    index: ContextIndex | None,
+    excluded: object,
+) -> None:
+    dirs: list[tuple[str, os.stat_result, bool]] = []
+    items: list[tuple[str, str]]
+    if index is not None:
+        base = sel.rel
+        items = [
+            (rel[len(base) + 1 :] if base else rel, os.path.join(index.root, rel))
+            for rel in index.below(base)
+        ]
+    else:
+        items = _walk_host(sel.path)
+    for sub, src in items:
+        if excluded is not None and excluded(sub):  # type: ignore[operator]
+            continue
+        st = os.lstat(src)
+        dst = os.path.join(target_dir, sub)
+        created = stat.S_ISDIR(st.st_mode) and not os.path.isdir(dst)
+        copy_file(src, dst, st, opts)
+        if stat.S_ISDIR(st.st_mode):
+            dirs.append((dst, st, created))
+    for dst, st, created in reversed(dirs):
+        copy_dir_finish(dst, st, opts, created)
+
+
+def _walk_host(top: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+
+    def rec(rel: str) -> None:
+        base = os.path.join(top, rel) if rel else top
+        for name in sorted(os.listdir(base)):
+            r = f"{rel}/{name}" if rel else name
+            p = os.path.join(top, r)
+            out.append((r, p))
+            if os.path.isdir(p) and not os.path.islink(p):
+                rec(r)
+
+    rec("")
+    return out
+
+
+def build(store: Store, opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
+    """Build ``opts`` into ``store``; see :class:`BuildOptions`."""
+    return Builder(store, opts, progress).build()
