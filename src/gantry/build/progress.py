@@ -105,3 +105,46 @@ class PlainProgress(Progress):
 
     def on_error(self, n: int, message: str, seconds: float) -> None:
         self._w(f"#{n} ERROR: {message}\n")
+
+
+class TtyProgress(Progress):
+    """A compact view for terminals: one ``=> [k/n] INSTR  0.1s`` line per finished step,
+    the last lines of RUN output while it runs are not kept on screen, and BuildKit's
+    ``[+] Building 1.2s (5/5) FINISHED`` summary at the end."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self.out = out
+        self.names: dict[int, str] = {}
+        self.t0 = time.monotonic()
+        self.finished = 0
+
+    def _w(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text)
+            self.out.flush()
+
+    def on_start(self, n: int, name: str) -> None:
+        self.names[n] = name
+
+    def on_cached(self, n: int) -> None:
+        self.finished += 1
+        self._w(f" => CACHED {self.names[n]:<60} {0.0:>5.1f}s\n")
+        self._start[n] = -1.0
+
+    def on_done(self, n: int, seconds: float) -> None:
+        if self._start.get(n) == -1.0:
+            return
+        self.finished += 1
+        self._w(f" => {self.names[n]:<67} {seconds:>5.1f}s\n")
+
+    def on_error(self, n: int, message: str, seconds: float) -> None:
+        self._w(f" => ERROR {self.names[n]:<61} {seconds:>5.1f}s\n")
+        for line in self.tail(n):
+            self._w(f" => => # {line}\n")
+
+    def summary(self, ok: bool) -> None:
+        total = len(self.names)
+        state = "FINISHED" if ok else "ERROR"
+        elapsed = time.monotonic() - self.t0
+        self._w(f"[+] Building {elapsed:.1f}s ({self.finished}/{total}) {state}\n")

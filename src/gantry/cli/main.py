@@ -21,6 +21,7 @@ from gantry.errors import GantryError
 # name -> "module:attribute" of a click.Command, imported on first use.
 COMMANDS: dict[str, str] = {
     "version": "gantry.cli.version:version",
+    "build": "gantry.cli.build:build",
     "import": "gantry.cli.archive:import_",
     "save": "gantry.cli.archive:save",
     "load": "gantry.cli.archive:load",
@@ -46,6 +47,9 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "inspect": "gantry.cli.images:inspect",
             "history": "gantry.cli.images:history",
             "tag": "gantry.cli.images:tag",
+            "import": "gantry.cli.archive:import_",
+            "save": "gantry.cli.archive:save",
+            "load": "gantry.cli.archive:load",
         },
     ),
     "system": (

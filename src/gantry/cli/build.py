@@ -1,0 +1,178 @@
+"""``gantry build``: Docker's ``build`` flags over :mod:`gantry.build`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gantry.errors import BuildError, UsageError
+
+
+def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f'invalid argument {item!r} for "--{what}" flag: empty key')
+        if not sep:
+            if not from_env:
+                value = ""
+            elif key in os.environ:
+                value = os.environ[key]
+            else:
+                continue  # docker: a --build-arg K with K unset in the environment is dropped
+        out[key] = value
+    return out
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-t",
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="NAME[:TAG]",
+    help="Name and optionally a tag (repeatable).",
+)
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    metavar="PATH",
+    help="Name of the Dockerfile (default: PATH/Dockerfile; '-' reads stdin).",
+)
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    metavar="K[=V]",
+    help="Set a build-time variable (repeatable).",
+)
+@click.option("--target", metavar="STAGE", help="Set the target build stage to build.")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="K=V",
+    help="Set metadata for an image (repeatable).",
+)
+@click.option("--iidfile", metavar="FILE", help="Write the image ID to the file.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success."
+)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "plain", "tty", "quiet"]),
+    default="auto",
+    show_default=True,
+    help="Type of progress output.",
+)
+@click.option(
+    "--network",
+    type=click.Choice(["default", "host", "none"]),
+    default="default",
+    show_default=True,
+    help="Networking mode for the RUN instructions during build.",
+)
+@click.option(
+    "--platform", metavar="PLATFORM", help="Set the target platform (only the host's for now)."
+)
+@click.argument("path", metavar="PATH")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    tags: tuple[str, ...],
+    file: str | None,
+    build_args: tuple[str, ...],
+    target: str | None,
+    no_cache: bool,
+    labels: tuple[str, ...],
+    iidfile: str | None,
+    quiet: bool,
+    progress: str,
+    network: str,
+    platform: str | None,
+    path: str,
+) -> None:
+    """Build an image from a Dockerfile.
+
+    \b
+    gantry build -t app:1 .
+    gantry build -f build/Dockerfile --build-arg VERSION=2 --target runtime .
+    """
+    from gantry.build.builder import BuildOptions, StepFailed
+    from gantry.build.builder import build as run_build
+    from gantry.build.plan import host_arch
+    from gantry.build.progress import PlainProgress, Progress, QuietProgress, TtyProgress
+    from gantry.reference import parse_docker_ref
+    from gantry.store import Store
+
+    if path == "-":
+        raise UsageError("a build context from stdin is not supported yet; give a directory")
+    context = Path(path)
+    if not context.is_dir():
+        raise UsageError(f'unable to prepare context: path "{path}" not found')
+    if platform:
+        arch, variant = host_arch()
+        host = f"linux/{arch}" + (f"/{variant}" if variant else "")
+        from gantry.oci import Platform
+
+        if not Platform.parse(platform).normalized().matches(Platform.parse(host).normalized()):
+            raise UsageError(
+                f"building for platform {platform} is not supported yet (this host is {host})"
+            )
+    for t in tags:
+        parse_docker_ref(t)
+    dockerfile: Path | None = None
+    text: bytes | None = None
+    if file == "-":
+        text = sys.stdin.buffer.read()
+    elif file:
+        dockerfile = Path(file)
+        if not dockerfile.is_absolute() and not dockerfile.exists():
+            dockerfile = context / file
+    args = _kv(build_args, "build-arg", from_env=True)
+    label_map = _kv(labels, "label", from_env=False)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    opts = BuildOptions(
+        context=context,
+        dockerfile=dockerfile,
+        dockerfile_text=text,
+        tags=tags,
+        build_args=args,
+        target=target,
+        no_cache=no_cache,
+        labels=label_map,
+        network=network,
+        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+    )
+    if quiet or progress == "quiet":
+        prog: Progress = QuietProgress()
+    elif progress == "tty" or (progress == "auto" and sys.stderr.isatty()):
+        prog = TtyProgress(sys.stderr)
+    else:
+        prog = PlainProgress(sys.stderr)
+    with Store(ctx.obj["root"]) as store:
+        try:
+            result = run_build(store, opts, prog)
+        except StepFailed as err:
+            if isinstance(prog, TtyProgress):
+                prog.summary(False)
+            click.echo(err.details(), err=True)
+            raise BuildError(f"failed to solve: {err}") from None
+        except BuildError as err:
+            if isinstance(prog, TtyProgress):
+                prog.summary(False)
+            if str(err).startswith("failed to solve"):
+                raise
+            raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
+    if isinstance(prog, TtyProgress):
+        prog.summary(True)
+    if iidfile:
+        Path(iidfile).write_text(str(result.image.id))
+    if quiet or progress == "quiet":
+        click.echo(str(result.image.id))
