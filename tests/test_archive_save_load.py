@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from gantry.archive import import_image, load, save
+from gantry.archive import import_image, load
 from gantry.errors import DigestMismatch, InvalidArchive, InvalidManifest, UnsafeArchive
 from gantry.store import Store
 from test_archive_support import entry, gantry, make_tar, small_rootfs, tree_snapshot
@@ -267,7 +267,7 @@ def test_refuses_missing_layer(root: Path, tmp_path: Path) -> None:
 
 
 def test_refuses_layer_with_escaping_entries(root: Path, tmp_path: Path, shm_tmp: Path) -> None:
-    files, a = _saved(tmp_path)
+    _files, a = _saved(tmp_path)
     evil = make_tar(
         [entry("link", type=tarfile.SYMTYPE, linkname="/"), entry("link/tmp/pwned", b"x")]
     )
