@@ -1,6 +1,7 @@
 """gantry.runtime: run processes in containers with an OCI runtime (runc, or crun).
 
-- :mod:`~gantry.runtime.overlay`: overlay mounts of layer stacks, whiteout/opaque helpers
+- :mod:`~gantry.runtime.overlay`: overlay mounts of layer stacks (``overlay.overlay`` is the
+  context manager; not re-exported here, it would shadow the module), whiteout/opaque helpers
 - :mod:`~gantry.runtime.spec`: OCI ``config.json`` generation with Docker's defaults
 - :mod:`~gantry.runtime.seccomp`: Docker's default seccomp policy
 - :mod:`~gantry.runtime.users`: ``--user`` resolution against the image's passwd/group
@@ -12,7 +13,7 @@
 """
 
 from gantry.runtime.oci_runtime import ContainerState, OCIRuntime, detect_runtime
-from gantry.runtime.overlay import OverlayMount, mount_overlay, overlay, unmount
+from gantry.runtime.overlay import OverlayMount, mount_overlay, unmount
 from gantry.runtime.run import run_container
 from gantry.runtime.spec import Mount, Resources, Rlimit, SpecOptions, generate, write_config
 from gantry.runtime.users import ExecUser, resolve_user
@@ -29,7 +30,6 @@ __all__ = [
     "detect_runtime",
     "generate",
     "mount_overlay",
-    "overlay",
     "resolve_user",
     "run_container",
     "unmount",

@@ -4,7 +4,13 @@ runc creates a missing mount destination (``/etc/hostname``, ``/proc`` in a scra
 ``-v`` target) in the rootfs before mounting over it. In a build, that empty stub would land
 in the step's upper dir and so in the layer. :func:`cleaned_mount_stubs` notes which
 destinations (and parents) were missing before the container ran and, afterwards, removes
-those that are still empty — the way BuildKit keeps them out of its layers.
+those that are still empty and gives the existing directories they were created in their
+old timestamps back — the way BuildKit keeps them out of its layers.
+
+On an overlay, such a parent (say ``/etc``) stays copied up in the upper dir, with the
+lower's mode, owner and times restored: a differ must treat an upper directory whose
+metadata equals the lower's (ignoring ``trusted.overlay.*`` xattrs) as unchanged, as
+containerd's does.
 """
 
 from __future__ import annotations
@@ -22,6 +28,31 @@ from gantry.runtime.rootfs import resolve_in_root
 def mount_destinations(spec: Mapping[str, Any]) -> list[str]:
     """The ``destination`` of every mount in an OCI spec object."""
     return [str(m["destination"]) for m in spec.get("mounts", []) if "destination" in m]
+
+
+def _parent_times(
+    rootfs: str | os.PathLike[str], missing: Iterable[str]
+) -> dict[str, tuple[int, int]]:
+    """(atime_ns, mtime_ns) of the existing directories the missing paths hang from."""
+    out: dict[str, tuple[int, int]] = {}
+    gone = set(missing)
+    for p in gone:
+        parent = os.path.dirname(p) or "/"
+        if parent in gone or parent in out:
+            continue
+        try:
+            st = os.stat(resolve_in_root(rootfs, parent))
+        except OSError:
+            continue
+        out[parent] = (st.st_atime_ns, st.st_mtime_ns)
+    return out
+
+
+def restore_times(rootfs: str | os.PathLike[str], times: Mapping[str, tuple[int, int]]) -> None:
+    """Put back directory timestamps recorded by :func:`_parent_times`."""
+    for path, ns in times.items():
+        with contextlib.suppress(OSError):
+            os.utime(resolve_in_root(rootfs, path), ns=ns)
 
 
 def missing_paths(rootfs: str | os.PathLike[str], destinations: Iterable[str]) -> list[str]:
@@ -73,7 +104,9 @@ def cleaned_mount_stubs(
 ) -> Iterator[list[str]]:
     """Around a container run: yields the missing destinations, removes their stubs after."""
     missing = missing_paths(rootfs, mount_destinations(spec))
+    times = _parent_times(rootfs, missing)
     try:
         yield missing
     finally:
         remove_stubs(rootfs, missing)
+        restore_times(rootfs, times)
