@@ -374,3 +374,25 @@ def test_create_reports_runtime_errors(runtime: OCIRuntime, tmp_path: Path) -> N
     with pytest.raises(ContainerError, match=r"runc create failed: .*missing"):
         runtime.create(bundle, new_container_id())
     assert runtime.list() == []
+
+
+def test_ctrl_c_kills_and_deletes(runtime: OCIRuntime, layer: tuple[Path, Path]) -> None:
+    """A KeyboardInterrupt while waiting (here from a real SIGALRM) stops the container."""
+    import signal
+
+    rootfs, _ = layer
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_container(rootfs, SpecOptions(args=["sleep", "60"]), runtime=runtime)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - t0 < 15
+    assert runtime.list() == []
