@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "import": "gantry.cli.archive:import_",
     "save": "gantry.cli.archive:save",
     "load": "gantry.cli.archive:load",
+    "pull": "gantry.cli.pull:pull",
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
@@ -50,6 +51,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "import": "gantry.cli.archive:import_",
             "save": "gantry.cli.archive:save",
             "load": "gantry.cli.archive:load",
+            "pull": "gantry.cli.pull:pull",
         },
     ),
     "system": (

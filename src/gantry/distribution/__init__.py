@@ -1,1 +1,33 @@
-"""gantry.distribution"""
+"""gantry.distribution: the registry client (pull, push, login, remote inspect, copy).
+
+Library API::
+
+    from gantry.store import Store
+    from gantry.distribution import pull, push
+
+    with Store() as store:
+        result = pull(store, "127.0.0.1:5000/app:1", progress=print)
+        push(store, "127.0.0.1:5000/app:1")
+
+HTTP goes through :class:`~gantry.distribution.transport.Transport` (urllib3 by
+default); see ``docs/distribution.md``.
+"""
+
+from __future__ import annotations
+
+from .client import RegistryClient, RetryPolicy
+from .credentials import ConfigFile, Credential
+from .progress import Event, ProgressCallback
+from .pull import PullResult, pull, pull_all_tags
+
+__all__ = [
+    "ConfigFile",
+    "Credential",
+    "Event",
+    "ProgressCallback",
+    "PullResult",
+    "RegistryClient",
+    "RetryPolicy",
+    "pull",
+    "pull_all_tags",
+]

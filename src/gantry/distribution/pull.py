@@ -1,0 +1,373 @@
+"""``pull``: a reference from a registry into the store, as ``docker pull`` does.
+
+Steps: resolve the tag (or take the digest), pick the platform's manifest from
+an index, fetch the config, then the missing layers concurrently (bounded).
+Every blob streams into a resumable ingest named ``pull:<digest>`` while it is
+hashed; it is committed only when size and digest match, so wrong bytes are
+never stored, and a pull that is interrupted (even by SIGKILL) continues with
+``Range: bytes=<offset>-`` next time. All digests are put under a store lease
+before any byte is written, so a concurrent ``prune`` cannot take them, and
+the image is recorded (tags, repo digest) in one transaction at the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from gantry import reference
+from gantry.digest import Digest
+from gantry.errors import GantryError, InvalidManifest, RegistryError, StoreError
+from gantry.oci import Descriptor, Index, Manifest, Platform, host_platform, parse_manifest
+from gantry.oci import mediatypes as mt
+from gantry.store import Image, Store
+
+from . import progress as ev
+from .client import RegistryClient
+from .progress import Event, ProgressCallback, emit_nothing
+from .sources import Sources
+from .transport import TransportError
+
+__all__ = ["PullResult", "pull", "pull_all_tags", "resolve_platform_manifest"]
+
+MAX_CONFIG_SIZE = 8 * 1024 * 1024
+DEFAULT_CONCURRENCY = 3  # Docker's max-concurrent-downloads
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: reference.Reference  #: what was pulled (tag or digest)
+    digest: Digest  #: the digest the registry serves the reference as (index or manifest)
+    image: Image
+    downloaded: bool  #: False: "Image is up to date"
+
+
+def short(d: str) -> str:
+    return Digest(d).hex[:12]
+
+
+def _pull_error(err: RegistryError, ref: reference.Reference) -> RegistryError:
+    """Docker's wording for the usual pull failures."""
+    if err.code == "MANIFEST_UNKNOWN" or (err.status == 404 and err.code is None):
+        return RegistryError(
+            f"manifest for {ref.familiar()} not found: {err}", code=err.code, status=err.status
+        )
+    if err.code in ("NAME_UNKNOWN", "UNAUTHORIZED", "DENIED") or err.status in (401, 403):
+        return RegistryError(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may "
+            f"require 'docker login': {err}",
+            code=err.code,
+            status=err.status,
+        )
+    return err
+
+
+def resolve_platform_manifest(
+    client: RegistryClient,
+    repo: str,
+    data: bytes,
+    media_type: str,
+    platform: Platform,
+    *,
+    what: str,
+) -> tuple[bytes, Manifest, list[tuple[bytes, Digest]]]:
+    """Follow indexes down to the image manifest for ``platform``.
+
+    Returns (manifest bytes, manifest, [(index bytes, index digest)...]).
+    """
+    from gantry import digest as _digest
+
+    indexes: list[tuple[bytes, Digest]] = []
+    doc = parse_manifest(data, media_type or None)
+    while isinstance(doc, Index):
+        indexes.append((data, _digest.of_bytes(data)))
+        if len(indexes) > 4:
+            raise InvalidManifest("indexes nested too deep")
+        chosen = doc.select(platform)
+        if chosen is None:
+            raise RegistryError(
+                f"no matching manifest for {platform} in the manifest list entries",
+                code="MANIFEST_UNKNOWN",
+                hint=f"{what} has: {', '.join(str(p) for p in doc.platforms()) or 'nothing'}",
+            )
+        data, media_type = client.get_manifest(repo, chosen.digest)
+        doc = parse_manifest(data, chosen.media_type)
+    return data, doc, indexes
+
+
+class _Puller:
+    def __init__(
+        self,
+        store: Store,
+        client: RegistryClient,
+        repo: str,
+        emit: ProgressCallback,
+        concurrency: int,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.repo = repo
+        self.emit = emit
+        self.concurrency = max(1, concurrency)
+        self.sem = threading.Semaphore(self.concurrency)
+
+    def fetch_layer(self, desc: Descriptor, cancel: threading.Event) -> None:
+        sid = short(desc.digest)
+        content = self.store.content
+        if not self.sem.acquire(blocking=False):
+            self.emit(Event(sid, ev.WAITING))
+            self.sem.acquire()
+        try:
+            if cancel.is_set():
+                raise GantryError("cancelled")
+            self._download(desc, sid, cancel)
+        finally:
+            self.sem.release()
+        if not content.has(desc.digest):
+            raise StoreError(f"blob {desc.digest} vanished after download")
+
+    def _open_writer(self, desc: Descriptor, cancel: threading.Event) -> object | None:
+        content = self.store.content
+        while True:
+            if content.has(desc.digest):
+                return None
+            try:
+                return content.writer(desc.digest, size=desc.size, ref=f"pull:{desc.digest}")
+            except StoreError:
+                # another gantry process is downloading the same blob: wait for it
+                if cancel.wait(0.2):
+                    raise GantryError("cancelled") from None
+
+    def _download(self, desc: Descriptor, sid: str, cancel: threading.Event) -> None:
+        from gantry.content.store import BlobWriter
+
+        w = self._open_writer(desc, cancel)
+        if w is None:
+            return
+        assert isinstance(w, BlobWriter)
+        total = desc.size
+        failures = 0
+        try:
+            while True:
+                start = w.size
+                try:
+                    self._stream_into(w, desc, sid, cancel)
+                except TransportError:
+                    failures += 1
+                    if failures >= self.client.retry.attempts + 3:
+                        raise
+                    if w.size == start:
+                        time.sleep(self.client.retry.delay(failures - 1))
+                    self.emit(Event(sid, ev.RETRYING, w.size, total))
+                    continue
+                except RegistryError as err:
+                    if err.status is not None and err.status >= 500:
+                        failures += 1
+                        if failures < self.client.retry.attempts + 3:
+                            time.sleep(self.client.retry.delay(failures - 1))
+                            continue
+                    raise
+                break
+            self.emit(Event(sid, ev.VERIFYING))
+            w.commit()
+        except BaseException:
+            w.abort()
+            raise
+        self.emit(Event(sid, ev.DOWNLOAD_COMPLETE))
+
+    def _stream_into(self, w: object, desc: Descriptor, sid: str, cancel: threading.Event) -> None:
+        from gantry.content.store import BlobWriter
+
+        assert isinstance(w, BlobWriter)
+        total = desc.size
+        if w.size >= total:
+            return
+        resp = self.client.get_blob(self.repo, desc.digest, offset=w.size)
+        try:
+            if resp.status == 206:
+                cr = resp.headers.get("Content-Range", "")
+                if not cr.startswith(f"bytes {w.size}-"):
+                    w.reset()
+                    resp.close()
+                    raise TransportError(f"unexpected Content-Range {cr!r}")
+            elif w.size:
+                w.reset()  # the registry ignored Range: start over
+            last = 0.0
+            for chunk in resp.stream():
+                if cancel.is_set():
+                    raise GantryError("cancelled")
+                w.write(chunk)
+                now = time.monotonic()
+                if now - last > 0.1:
+                    last = now
+                    self.emit(Event(sid, ev.DOWNLOADING, w.size, total))
+            self.emit(Event(sid, ev.DOWNLOADING, w.size, total))
+        finally:
+            resp.close()
+        if w.size < total:
+            raise TransportError(f"blob {desc.digest}: connection closed at {w.size} of {total}")
+
+
+def pull(
+    store: Store,
+    name: str,
+    *,
+    platform: Platform | str | None = None,
+    client: RegistryClient | None = None,
+    progress: ProgressCallback | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    tag: bool = True,
+) -> PullResult:
+    """Pull ``name`` (``x``, ``x:tag``, ``host/x@sha256:...``) into ``store``.
+
+    ``platform``: which image of an index (default: this host's). ``progress``:
+    receives :class:`~gantry.distribution.progress.Event` objects.
+    ``tag=False`` records only the repo digest (no tag is moved).
+    """
+    ref = reference.parse_docker_ref(name)
+    emit = progress or emit_nothing
+    client = client or RegistryClient(ref.domain)
+    plat = Platform.parse(platform) if isinstance(platform, str) else platform or host_platform()
+    repo = ref.path
+    target = ref.digest or ref.tag or reference.DEFAULT_TAG
+    emit(Event("", f"{target}: Pulling from {repo}"))
+    try:
+        top, top_type = client.get_manifest(repo, target)
+        from gantry import digest as _digest
+
+        top_digest = Digest(ref.digest) if ref.digest else _digest.of_bytes(top)
+        mbytes, manifest, indexes = resolve_platform_manifest(
+            client, repo, top, top_type, plat, what=ref.familiar()
+        )
+    except RegistryError as err:
+        raise _pull_error(err, ref) from None
+    if not mt.is_config(manifest.config.media_type) and manifest.artifact_type is None:
+        # artifacts (helm charts, signatures) are not images
+        raise InvalidManifest(
+            f"{ref.familiar()} is not a container image (config {manifest.config.media_type})"
+        )
+    return _finish(
+        store, client, ref, top_digest, mbytes, manifest, indexes, emit, concurrency, tag
+    )
+
+
+def _finish(
+    store: Store,
+    client: RegistryClient,
+    ref: reference.Reference,
+    top_digest: Digest,
+    mbytes: bytes,
+    manifest: Manifest,
+    indexes: list[tuple[bytes, Digest]],
+    emit: ProgressCallback,
+    concurrency: int,
+    tag: bool,
+) -> PullResult:
+    repo = ref.path
+    content = store.content
+    downloaded = False
+    sources = Sources(store.root)
+    try:
+        with store.lease() as lease:
+            lease.add(
+                manifest.config.digest,
+                *(d.digest for d in manifest.layers),
+                *(d for _, d in indexes),
+            )
+            for raw, d in indexes:
+                content.write(raw, d)
+            missing: list[Descriptor] = []
+            for desc in manifest.layers:
+                if content.has(desc.digest):
+                    emit(Event(short(desc.digest), ev.ALREADY_EXISTS))
+                else:
+                    missing.append(desc)
+                    emit(Event(short(desc.digest), ev.PULLING_FS_LAYER))
+            if not content.has(manifest.config.digest):
+                cfg = client.read_blob(repo, manifest.config.digest, MAX_CONFIG_SIZE)
+                if len(cfg) != manifest.config.size:
+                    raise InvalidManifest(
+                        f"config {manifest.config.digest}: {len(cfg)} bytes, manifest says "
+                        f"{manifest.config.size}"
+                    )
+                content.write(cfg, manifest.config.digest)
+                downloaded = True
+            if missing:
+                _download_all(store, client, repo, missing, emit, concurrency)
+                downloaded = True
+            for desc in missing:
+                emit(Event(short(desc.digest), ev.PULL_COMPLETE))
+            for desc in manifest.layers:
+                sources.seen(desc.digest, ref.domain, repo)
+            image = store.add_image(
+                mbytes,
+                media_type=manifest.media_type,
+                tags=[str(ref)] if tag and ref.digest is None and ref.tag else [],
+                repo_digests=[f"{ref.name}@{top_digest}"],
+                blobs=[d for _, d in indexes],
+            )
+    finally:
+        sources.close()
+    emit(Event("", f"Digest: {top_digest}"))
+    return PullResult(ref, top_digest, image, downloaded)
+
+
+def _download_all(
+    store: Store,
+    client: RegistryClient,
+    repo: str,
+    missing: list[Descriptor],
+    emit: ProgressCallback,
+    concurrency: int,
+) -> None:
+    puller = _Puller(store, client, repo, emit, concurrency)
+    cancel = threading.Event()
+    unique = list({d.digest: d for d in missing}.values())
+    with ThreadPoolExecutor(max_workers=min(len(unique), puller.concurrency)) as pool:
+        futures: list[Future[None]] = [pool.submit(puller.fetch_layer, d, cancel) for d in unique]
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:
+            cancel.set()
+            raise
+
+
+def pull_all_tags(
+    store: Store,
+    name: str,
+    *,
+    platform: Platform | str | None = None,
+    client: RegistryClient | None = None,
+    progress: ProgressCallback | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: Callable[[PullResult], None] | None = None,
+) -> list[PullResult]:
+    """``pull -a``: every tag of the repository."""
+    ref = reference.parse(name)
+    if not ref.is_name_only:
+        from gantry.errors import UsageError
+
+        raise UsageError("tag can't be used with --all-tags/-a")
+    client = client or RegistryClient(ref.domain)
+    try:
+        tags = client.tags(ref.path)
+    except RegistryError as err:
+        raise _pull_error(err, ref) from None
+    out = []
+    for t in sorted(tags):
+        r = pull(
+            store,
+            str(ref.with_tag(t)),
+            platform=platform,
+            client=client,
+            progress=progress,
+            concurrency=concurrency,
+        )
+        if on_result is not None:
+            on_result(r)
+        out.append(r)
+    return out
