@@ -1,0 +1,1 @@
+"""Rules of ``gantry lint`` beyond BuildKit's own (:mod:`gantry.dockerfile.checks` runs them)."""
