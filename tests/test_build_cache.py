@@ -230,3 +230,38 @@ def test_failed_step_keeps_the_cache_of_earlier_steps(store: Store, tmp_path: Pa
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo ok > /ok\nRUN true\n")
     _, rec = run(store, ctx)
     assert rec.hits == ["RUN echo ok > /ok"]
+
+
+def test_builder_prune_keeps_what_images_use_unless_all(store: Store, tmp_path: Path) -> None:
+    from gantry.build.cache import prune, usage
+
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\n"})
+    old, _ = run(store, ctx, tags=["p:1"])
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo 1 > /one\nRUN echo 3 > /three\n"})
+    run(store, ctx, tags=["p:1"])  # moves the tag; the old image is then removed
+    store.remove(old.image.id)  # the "/two" step is no longer in any image
+    u = usage(store)
+    assert u.records == 3 and u.active == 2
+    result = prune(store)
+    assert len(result.deleted) == 1 and result.reclaimed > 0
+    _, rec = run(store, ctx, tags=["p:1"])
+    assert rec.ran == []  # what the image uses survived
+    result = prune(store, all=True)
+    assert len(result.deleted) == 2
+    _, rec = run(store, ctx, tags=["p:1"])
+    assert len(rec.ran) == 2
+    assert prune(store, all=True, until=3600).deleted == ()  # all used just now
+
+
+def test_cli_builder_prune(store: Store, root: Path, tmp_path: Path) -> None:
+    from test_build_support import gantry
+
+    ctx = tmp_path / "ctx"
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo 1 > /one\n"})
+    run(store, ctx)
+    r = gantry(root, "builder", "prune", "-a", "-f")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert out.startswith("Deleted build cache objects:\n")
+    assert "Total reclaimed space: " in out

@@ -176,3 +176,51 @@ def build(
         Path(iidfile).write_text(str(result.image.id))
     if quiet or progress == "quiet":
         click.echo(str(result.image.id))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Remove all unused build cache, not just dangling ones.",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="until=DURATION",
+    help="Provide filter values (until=24h).",
+)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_context
+def prune(ctx: click.Context, all_: bool, filters: tuple[str, ...], force: bool) -> None:
+    """Remove build cache."""
+    from gantry.build.cache import prune as run_prune
+    from gantry.cli.units import human_size, parse_duration
+    from gantry.store import Store
+
+    until: float | None = None
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key != "until" or not value:
+            raise UsageError(f'invalid filter "{key}"')
+        until = parse_duration(value)
+    if not force:
+        warning = (
+            "WARNING! This will remove all build cache. Are you sure you want to continue?"
+            if all_
+            else "WARNING! This will remove all dangling build cache. "
+            "Are you sure you want to continue?"
+        )
+        if not click.confirm(warning, default=False):
+            return
+    with Store(ctx.obj["root"]) as store:
+        result = run_prune(store, all=all_, until=until)
+    if result.deleted:
+        click.echo("Deleted build cache objects:")
+        for key in result.deleted:
+            click.echo(key.split(":", 1)[-1][:25])
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(result.reclaimed)}")

@@ -58,6 +58,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "Manage gantry",
         {"df": "gantry.cli.system:df", "check": "gantry.cli.system:check"},
     ),
+    "builder": (
+        "Manage builds",
+        {"prune": "gantry.cli.build:prune"},
+    ),
 }
 
 # Top-level aliases Docker users type: alias -> (group, subcommand).
