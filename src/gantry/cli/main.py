@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "save": "gantry.cli.archive:save",
     "load": "gantry.cli.archive:load",
     "pull": "gantry.cli.pull:pull",
+    "push": "gantry.cli.push:push",
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
@@ -52,6 +53,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "save": "gantry.cli.archive:save",
             "load": "gantry.cli.archive:load",
             "pull": "gantry.cli.pull:pull",
+            "push": "gantry.cli.push:push",
         },
     ),
     "system": (

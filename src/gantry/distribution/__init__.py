@@ -19,6 +19,7 @@ from .client import RegistryClient, RetryPolicy
 from .credentials import ConfigFile, Credential
 from .progress import Event, ProgressCallback
 from .pull import PullResult, pull, pull_all_tags
+from .push import PushResult, push, push_all_tags
 
 __all__ = [
     "ConfigFile",
@@ -26,8 +27,11 @@ __all__ = [
     "Event",
     "ProgressCallback",
     "PullResult",
+    "PushResult",
     "RegistryClient",
     "RetryPolicy",
     "pull",
     "pull_all_tags",
+    "push",
+    "push_all_tags",
 ]

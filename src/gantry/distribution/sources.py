@@ -15,6 +15,7 @@ Losing this file costs only speed, never correctness.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -39,40 +40,45 @@ class Sources:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _exec(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+        with self._lock:
+            return list(self._conn.execute(sql, args).fetchall())
 
     def close(self) -> None:
         self._conn.close()
 
     def seen(self, digest: str, registry: str, repository: str) -> None:
-        self._conn.execute(
+        self._exec(
             "INSERT OR REPLACE INTO blob_sources VALUES (?, ?, ?, ?)",
             (digest, registry, repository, time.time()),
         )
 
     def repositories(self, digest: str, registry: str) -> list[str]:
         """Repositories of ``registry`` known to hold ``digest``, most recent first."""
-        rows = self._conn.execute(
+        rows = self._exec(
             "SELECT repository FROM blob_sources WHERE digest = ? AND registry = ?"
             " ORDER BY seen DESC LIMIT 5",
             (digest, registry),
-        ).fetchall()
+        )
         return [str(r[0]) for r in rows]
 
     def upload(self, registry: str, repository: str, digest: str) -> str | None:
-        row = self._conn.execute(
+        rows = self._exec(
             "SELECT location FROM uploads WHERE registry = ? AND repository = ? AND digest = ?",
             (registry, repository, digest),
-        ).fetchone()
-        return str(row[0]) if row else None
+        )
+        return str(rows[0][0]) if rows else None
 
     def set_upload(self, registry: str, repository: str, digest: str, location: str | None) -> None:
         if location is None:
-            self._conn.execute(
+            self._exec(
                 "DELETE FROM uploads WHERE registry = ? AND repository = ? AND digest = ?",
                 (registry, repository, digest),
             )
         else:
-            self._conn.execute(
+            self._exec(
                 "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?)",
                 (registry, repository, digest, location, time.time()),
             )
