@@ -21,6 +21,7 @@ from gantry.errors import GantryError
 # name -> "module:attribute" of a click.Command, imported on first use.
 COMMANDS: dict[str, str] = {
     "version": "gantry.cli.version:version",
+    "lint": "gantry.cli.lint:lint",
     "build": "gantry.cli.build:build",
     "import": "gantry.cli.archive:import_",
     "save": "gantry.cli.archive:save",
