@@ -639,27 +639,24 @@ class Builder:
         name = self._prefix(st) + _uppercase(display)
 
         def action(root: Path, n: int, work: Path) -> None:
-            from gantry.build import _runc
-            from gantry.runtime.users import resolve_user
+            from gantry.runtime import SpecOptions, resolve_user, run_container
 
             user = resolve_user(root, st.user)
             cwd = st.workdir
             _mkdir_in_root(root, cwd, None)
-            spec = _runc.RunSpec(
+            spec = SpecOptions(
                 args=args,
                 env=run_env,
                 cwd=cwd,
-                uid=user.uid,
-                gid=user.gid,
-                additional_gids=user.additional_gids,
+                user=user,
                 network="none" if network == "none" else "host",
             )
-            code = _runc.run(
+            code = run_container(
                 root,
                 spec,
-                work,
-                state_root=self.store.root / "build" / "runc",
-                output=lambda b: self.progress.log(n, b),
+                on_output=lambda _stream, b: self.progress.log(n, b),
+                root=self.store.root,
+                bundle_dir=work / "bundle",
             )
             if code != 0:
                 shown = " ".join(args) if instr.shell_form else json.dumps(list(instr.cmd))
