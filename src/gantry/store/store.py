@@ -764,7 +764,10 @@ class Store:
         if flt.get("until"):
             if len(flt["until"]) > 1:
                 raise UsageError("more than one until filter specified")
-            until = _filters.parse_timestamp(flt["until"][0])
+            try:
+                until = _filters.parse_timestamp(flt["until"][0])
+            except UsageError as err:
+                raise UsageError(f"invalid value for 'until' filter: {err}") from None
         include, exclude = flt.get("label", []), flt.get("label!", [])
 
         candidates: list[Image] = []
