@@ -1,0 +1,42 @@
+"""Container networking: the gantry0 bridge, veth pairs, IPAM, NAT and published ports.
+
+- :mod:`~gantry.runtime.net.manager`: ``setup``/``teardown`` (the API the runtime calls)
+- :mod:`~gantry.runtime.net.ports`: ``-p``/``-P`` parsing
+- :mod:`~gantry.runtime.net.hosts`: ``--add-host`` parsing (``host-gateway``)
+- :mod:`~gantry.runtime.net.ipam`: persistent, locked state and address allocation
+- :mod:`~gantry.runtime.net.netns`: named network namespaces (``/run/netns``)
+- :mod:`~gantry.runtime.net.links`: bridge and veth over netlink (pyroute2)
+- :mod:`~gantry.runtime.net.firewall`: the ``ip gantry`` nftables table
+
+See docs/network.md.
+"""
+
+from gantry.runtime.net.hosts import parse_add_host, resolve_extra_hosts
+from gantry.runtime.net.manager import (
+    NetworkConfig,
+    NetworkInfo,
+    PublishedPort,
+    endpoints,
+    inspect,
+    remove_network,
+    setup,
+    teardown,
+)
+from gantry.runtime.net.ports import PortMapping, parse_publish, parse_publish_all, publish_exposed
+
+__all__ = [
+    "NetworkConfig",
+    "NetworkInfo",
+    "PortMapping",
+    "PublishedPort",
+    "endpoints",
+    "inspect",
+    "parse_add_host",
+    "parse_publish",
+    "parse_publish_all",
+    "publish_exposed",
+    "remove_network",
+    "resolve_extra_hosts",
+    "setup",
+    "teardown",
+]
