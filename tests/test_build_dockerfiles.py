@@ -372,3 +372,49 @@ def test_cli_build_plain_quiet_and_iidfile(store: Store, root: Path, tmp_path: P
         'Error: failed to solve: process "/bin/sh -c echo bad-things; exit 4" did not complete'
         " successfully: exit code: 4" in err
     )
+
+
+@pytest.mark.slow
+def test_independent_stages_run_in_parallel(store: Store, tmp_path: Path) -> None:
+    import time
+
+    ctx = write(
+        tmp_path / "par",
+        {
+            "Dockerfile": (
+                "FROM busybox AS a\n"
+                "RUN sleep 2 && echo a > /a\n"
+                "FROM busybox AS b\n"
+                "RUN sleep 2 && echo b > /b\n"
+                "FROM busybox\n"
+                "COPY --from=a /a /a\n"
+                "COPY --from=b /b /b\n"
+            )
+        },
+    )
+    warm = write(tmp_path / "warm", {"Dockerfile": "FROM busybox\nRUN true\n"})
+    do(store, warm)  # the first RUN of a root probes the OCI runtime: keep it out of the timing
+    t0 = time.monotonic()
+    img = do(store, ctx).image
+    elapsed = time.monotonic() - t0
+    assert read(store, img, "/a") == "a\n" and read(store, img, "/b") == "b\n"
+    assert elapsed < 3.6, f"stages ran one after the other ({elapsed:.1f}s)"
+
+
+def test_failure_in_one_parallel_stage_fails_the_build(store: Store, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path / "parfail",
+        {
+            "Dockerfile": (
+                "FROM busybox AS a\n"
+                "RUN exit 5\n"
+                "FROM busybox AS b\n"
+                "RUN echo b > /b\n"
+                "FROM busybox\n"
+                "COPY --from=a / /a\n"
+                "COPY --from=b /b /b\n"
+            )
+        },
+    )
+    with pytest.raises(BuildError, match="exit code: 5"):
+        do(store, ctx)

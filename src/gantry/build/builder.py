@@ -21,6 +21,7 @@ import json
 import os
 import posixpath
 import stat
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +190,10 @@ def _is_filesystem_step(instr: Instruction) -> bool:
 
 class Builder:
     def __init__(self, store: Store, opts: BuildOptions, progress: Progress | None = None):
-        self.store = store
+        self._main_store = store
+        self._local = threading.local()
+        self._extra_stores: list[Store] = []
+        self._count_lock = threading.Lock()
         self.opts = opts
         self.progress = progress or QuietProgress()
         self.df: Dockerfile | None = None
@@ -201,6 +205,19 @@ class Builder:
         self.cached = 0
         self._hits: list[str] = []
         self.epoch = opts.source_date_epoch
+
+    @property
+    def store(self) -> Store:
+        """The store for this thread (``Store`` objects are one per thread)."""
+        if threading.current_thread() is threading.main_thread():
+            return self._main_store
+        s: Store | None = getattr(self._local, "store", None)
+        if s is None:
+            s = Store(self._main_store.root)
+            self._local.store = s
+            with self._count_lock:
+                self._extra_stores.append(s)
+        return s
 
     # ------------------------------------------------------------------ entry
 
@@ -229,13 +246,49 @@ class Builder:
                 ) from None
         self.plan: Plan = plan(self.df, args, opts.target)
         try:
-            for i in self.plan.order:
-                self._build_stage(self.plan.stages[i])
+            self._build_stages()
             image = self._commit(self.states[self.plan.target])
         finally:
             self._hashes.save()
             glue.cache_used(self.store, self._hits)
+            for extra in self._extra_stores:
+                extra.close()
         return BuildResult(image, self.steps, self.cached)
+
+    def _build_stages(self) -> None:
+        """Every needed stage, each as soon as the stages it uses are built; independent
+        stages in parallel (two at a time: RUN steps are usually CPU-bound)."""
+        order = self.plan.order
+        if len(order) == 1:
+            self._build_stage(self.plan.stages[order[0]])
+            return
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        pending = list(order)
+        running: dict[Future[None], int] = {}
+        done: set[int] = set()
+        error: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+            while pending or running:
+                if error is None:
+                    for i in list(pending):
+                        if self.plan.stages[i].deps <= done and len(running) < 2:
+                            pending.remove(i)
+                            running[pool.submit(self._build_stage, self.plan.stages[i])] = i
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    i = running.pop(f)
+                    exc = f.exception()
+                    if exc is not None:
+                        error = error or exc
+                    else:
+                        done.add(i)
+                if error is not None:
+                    pending.clear()
+        if error is not None:
+            raise error
 
     # ------------------------------------------------------------------ stages
 
@@ -478,13 +531,15 @@ class Builder:
         action: object,
     ) -> tuple[_Layer | None, float]:
         """Cached result of a filesystem step, or run ``action(merged_root)`` and record it."""
-        self.steps += 1
+        with self._count_lock:
+            self.steps += 1
         n = self.progress.vertex(name)
         if not self.opts.no_cache:
             rec = glue.cache_get(self.store, key)
             if rec is not None and (rec.chain_id is None or self._chain_ok(rec.chain_id)):
-                self.cached += 1
-                self._hits.append(key)
+                with self._count_lock:
+                    self.cached += 1
+                    self._hits.append(key)
                 self.progress.cached(n)
                 if rec.layer_digest is None or rec.diff_id is None or rec.chain_id is None:
                     return None, rec.created
