@@ -13,9 +13,11 @@ need the pulled base image (InvalidBaseImagePlatform) are not run. Experimental 
 are skipped the same way and can all be turned off with ``best_practices=False``.
 
 Without a target every stage is checked (BuildKit's lint does the same); with one, only
-the stages it needs. Syntax errors are raised as :class:`~gantry.errors.DockerfileError`;
-errors found while planning (a duplicate stage name, an unknown ``--from`` index...) are
-kept in :attr:`CheckReport.error` next to the findings made before them.
+the stages it needs. A Dockerfile that does not parse or plan (a syntax error, a duplicate
+stage name, an unknown ``--from`` index...) does not raise: the error is kept in
+:attr:`CheckReport.error` next to the findings made before it, as BuildKit's lint reports
+its ``buildError``. Only a malformed ``# check=`` value raises
+:class:`~gantry.errors.DockerfileError`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gantry.dockerfile.args import GlobalScope, Platform, Resolver, Step, global_scope
+from gantry.dockerfile.args import (
+    GlobalScope,
+    Platform,
+    Resolver,
+    Step,
+    global_scope,
+    platform_args,
+)
 from gantry.dockerfile.context import find_dockerignore
 from gantry.dockerfile.goquote import go_quote
 from gantry.dockerfile.ignore import PatternMatcher, read_dockerignore
@@ -422,17 +431,21 @@ def run_checks(
     args (host platform by default); ``check`` replaces the ``# check=`` directive.
     """
     args = dict(build_args or {})
-    result = parse(source, file=file)
     directive = check if check is not None else args.get("BUILDKIT_DOCKERFILE_CHECK")
+    try:
+        result = parse(source, file=file)
+    except DockerfileError as exc:
+        report = CheckReport(findings=[], config=CheckConfig.parse(directive), file=file)
+        report.error = exc
+        return report
     if directive is None:
         directive = result.directives.check
     config = CheckConfig.parse(directive)
     out = _Collector(config, file)
-    instructions = parse_instructions(result)
     report = CheckReport(findings=out.findings, config=config, file=file)
-
     _parse_phase(result, out)
     try:
+        instructions = parse_instructions(result)
         graph = _graph(result, instructions, args, target, builtin_args)
     except DockerfileError as exc:
         report.error = exc
@@ -475,9 +488,8 @@ def _graph(
         warnings=result.warnings,
         file=result.file,
     )
-    return build_stage_graph(
-        dockerfile, build_args=build_args, target=target, builtin_args=builtin_args
-    )
+    builtin = builtin_args if builtin_args is not None else platform_args(overrides=build_args)
+    return build_stage_graph(dockerfile, build_args=build_args, target=target, builtin_args=builtin)
 
 
 # -- parse phase: what BuildKit checks while reading instructions and stage names -------
