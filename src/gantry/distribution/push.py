@@ -91,12 +91,12 @@ def upload_blob(
     offset = 0
     if location is None and sources is not None:
         location = sources.upload(domain, repo, digest)
-        if location is not None:
-            held = client.upload_offset(repo, location)
-            if held is None or held > size:
-                location = None
-            else:
-                offset = held
+    if location is not None:
+        held = client.upload_offset(repo, location)
+        if held is None or held > size:
+            location = None
+        else:
+            offset = held
     failures = 0
     while True:
         try:
