@@ -321,11 +321,6 @@ def test_prune_all_with_filters(world: World) -> None:
 # ---------------------------------------------------------------------- inspect
 
 
-@pytest.mark.xfail(
-    reason="store.prune(all=True) untags images that have children; Docker only prunes "
-    "heads (images without children), so busybox keeps its tags",
-    strict=False,
-)
 def test_prune_all_leaves_parents_of_kept_images_alone(world: World) -> None:
     got = out(world, "image", "prune", "-a", "-f", "--filter", "until=2024-02-01T00:00:00Z")
     assert "untagged: busybox:1.36" not in got

@@ -747,6 +747,11 @@ class Store:
     ) -> PruneReport:
         """``docker image prune``: dangling images, or with ``all`` every unused one.
 
+        As moby's ``ImagesPrune`` (filters, messages, events, Conflicts skipped), except
+        that only leaves are touched, in rounds until nothing changes: an image that
+        still has children or is used by a container keeps its tags (Docker would untag
+        it under ``-a`` without freeing anything: docker/cli#3579, moby#36295).
+
         ``filters``: ``until`` (timestamp or duration), ``label`` / ``label!``
         (``key`` or ``key=value``), ``dangling`` (``true``/``false``).
         """
@@ -770,36 +775,37 @@ class Store:
                 raise UsageError(f"invalid value for 'until' filter: {err}") from None
         include, exclude = flt.get("label", []), flt.get("label!", [])
 
-        candidates: list[Image] = []
-        for img in self.images():
-            if dangling_only and img.children:
-                continue
-            if not img.repo_tags and not img.repo_digests and img.children:
-                continue
-            if until is not None and img.created is not None and img.created > until:
-                continue
-            if not _filters.match_labels(img.labels, include, exclude):
-                continue
-            if img.containers:
-                continue
-            candidates.append(img)
         events: list[Event] = []
         reclaimed = 0
-        for img in candidates:
-            try:
-                if img.repo_tags or img.repo_digests:
-                    if dangling_only and img.repo_tags:
-                        continue
-                    for ref in (*img.repo_tags, *img.repo_digests):
+        attempted: set[str] = set()
+        # Rounds: removing a leaf can make its parent a leaf; repeat until nothing changes,
+        # so one prune leaves nothing that a second one would remove.
+        while True:
+            progressed = False
+            for img in self.images():
+                if img.id in attempted or img.children or img.containers:
+                    # Only leaves: an image with children stays, tags included. moby untags
+                    # such images under -a without being able to delete them
+                    # (docker/cli#3579); a container's image is never touched (moby#36295).
+                    continue
+                if until is not None and (img.created is None or img.created > until):
+                    continue
+                if not _filters.match_labels(img.labels, include, exclude):
+                    continue
+                attempted.add(img.id)
+                if dangling_only and img.repo_tags:
+                    continue
+                refs = (*img.repo_tags, *img.repo_digests) or (img.id,)
+                for ref in refs:
+                    try:
                         ev, freed = self._remove(ref, force=False, prune=True)
-                        events += ev
-                        reclaimed += freed
-                else:
-                    ev, freed = self._remove(img.id, force=False, prune=True)
+                    except (Conflict, NotFound):
+                        continue  # Docker skips images it cannot delete
                     events += ev
                     reclaimed += freed
-            except (Conflict, NotFound):
-                continue  # Docker skips images it cannot delete
+                    progressed = True
+            if not progressed:
+                break
         reclaimed += self.gc().reclaimed
         return PruneReport(tuple(events), reclaimed)
 
