@@ -144,7 +144,14 @@ def _clean(name: str, what: str = "entry") -> str:
 def _tar_members(f: BinaryIO) -> Iterator[_Member]:
     reader = tar.TarReader(decompressing_reader(f), max_size=None)
     reader.hasher = _NoHash()  # type: ignore[assignment]  # the outer tar needs no digest
-    for e in reader:
+    entries = iter(reader)
+    while True:
+        try:
+            e = next(entries)
+        except StopIteration:
+            return
+        except InvalidArchive as err:
+            raise InvalidArchive(f"invalid image archive: {err}") from None
         name = _clean(e.name.decode("utf-8", "surrogateescape"))
         if e.type in (tar.DIR, tar.GNU_DUMPDIR) or not name:
             continue
