@@ -155,3 +155,35 @@ def test_concurrent_monolithic_pushes_with_sha512(tmp_path: Path) -> None:
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(push, range(16)))
+
+
+def test_client_disconnect_mid_patch_keeps_a_consistent_prefix(tmp_path: Path) -> None:
+    """The server survives; what it kept is a prefix, and its cached hash state matches
+    it, so finishing the upload on the same server yields the right digest."""
+    data = os.urandom(6 << 20)
+    d = sha(data)
+    with registry_process(tmp_path, "--data", str(tmp_path / "data"), "-q") as (addr, _):
+        port = int(addr.split(":")[1])
+        for _round in range(2):
+            status, h, _ = request(addr, "POST", "/v2/dc/blobs/uploads/")
+            loc = h["Location"]
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(
+                f"PATCH {loc} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            )
+            s.sendall(data[: (3 << 20) + 12345])
+            time.sleep(0.3)
+            s.close()
+            time.sleep(0.3)
+            status, h, _ = request(addr, "GET", loc)
+            assert status == 204
+            have = int(h["Range"].split("-")[1]) + 1
+            assert 0 < have <= (3 << 20) + 12345
+            status, _, _ = request(
+                addr, "PATCH", loc, data[have:], {"Content-Range": f"{have}-{len(data) - 1}"}
+            )
+            assert status == 202
+            status, _, body = request(addr, "PUT", f"{loc}?digest={d}")
+            assert status == 201, body
+        status, _, body = request(addr, "GET", f"/v2/dc/blobs/{d}")
+        assert body == data

@@ -748,25 +748,39 @@ class Registry:
             hasher = self.hashes.take(upload_id, size)
             if hasher is None and size == 0:
                 hasher = _digest.new_hasher("sha256")
-            blocking = self.driver.blocking
-            pending = bytearray()
+            # Hashing and writing run in a worker thread (both release the GIL) while
+            # the event loop receives the next batch: a two-stage pipeline.
+            loop = asyncio.get_running_loop()
+            limit = 8 * CHUNK if self.driver.blocking else CHUNK
+            inflight: asyncio.Future[None] | None = None
+            batch: list[bytes] = []
+            batched = 0
+
+            def consume(chunks: list[bytes]) -> None:
+                for c in chunks:
+                    if hasher is not None:
+                        hasher.update(c)
+                    writer.write(c)
+
             try:
                 async for chunk in request.content.iter_chunked(CHUNK):
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    if blocking:
-                        pending += chunk
-                        if len(pending) >= 8 * CHUNK:
-                            await asyncio.to_thread(writer.write, bytes(pending))
-                            pending.clear()
-                    else:
-                        writer.write(chunk)
-                if pending:
-                    await asyncio.to_thread(writer.write, bytes(pending))
-                    pending.clear()
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= limit:
+                        if inflight is not None:
+                            await inflight
+                        inflight = loop.run_in_executor(None, consume, batch)
+                        batch, batched = [], 0
+                if inflight is not None:
+                    await inflight
+                    inflight = None
+                if batch:
+                    await loop.run_in_executor(None, consume, batch)
             except BaseException:
                 # keep what arrived: it is a prefix of the blob and the client may resume
-                if hasher is not None and not pending:
+                if inflight is not None:
+                    await asyncio.shield(inflight)
+                if hasher is not None:
                     self.hashes.put(upload_id, writer.size, hasher)
                 await self.run(writer.commit)
                 raise
