@@ -268,7 +268,10 @@ def container_rules(table: str, container_id: str | None = None) -> list[dict[st
 
 
 def remove_container(table: str, container_id: str) -> int:
-    """Delete exactly the rules tagged for ``container_id``; return how many there were."""
+    """Delete exactly the rules tagged for ``container_id``; return how many there were.
+
+    A missing table counts as no rules.
+    """
     rules = container_rules(table, container_id)
     apply(
         [

@@ -261,7 +261,10 @@ def _assign_ports(
 
 
 def _ensure_network(state: State, sf: StateFile, config: NetworkConfig) -> None:
-    """Settle bridge/subnet/table in ``state``, then make sure the bridge and table exist."""
+    """Settle bridge/subnet/table in ``state``, then make sure the bridge exists.
+
+    The nftables table is refreshed by the caller, in the same batch as the container's rules.
+    """
     if state.subnet is None or (not state.endpoints and state.bridge != config.bridge):
         state.bridge, state.table, state.subnet, state.gateway = (
             config.bridge,
@@ -289,7 +292,6 @@ def _ensure_network(state: State, sf: StateFile, config: NetworkConfig) -> None:
                 "which is already routed on this host"
             )
     links.ensure_bridge(state.bridge, gateway, mtu=config.mtu)
-    firewall.ensure_base(state.table, state.bridge, net)
 
 
 def _info(ep: Endpoint, state: State) -> NetworkInfo:
@@ -331,9 +333,7 @@ def _release(ep: Endpoint, config: NetworkConfig) -> bool:
     removed = False
     if ep.mode.startswith("container:"):
         return False
-    table = ep.table or config.table
-    if firewall.table_exists(table):
-        removed |= firewall.remove_container(table, cid) > 0
+    removed |= firewall.remove_container(ep.table or config.table, cid) > 0
     removed |= links.delete_link(ep.veth or veth_name(cid))
     path = ep.netns or str(netns_path(cid, config))
     removed |= netns.remove(path)
@@ -422,7 +422,8 @@ def setup(
         state.endpoints[cid] = ep
         sf.save(state)  # recorded before anything exists: a crash leaves something to tear down
         try:
-            _release(ep, cfg)  # leftovers of a crashed earlier attempt with the same names
+            if os.path.lexists(path) or links.link_exists(ep.veth or ""):
+                _release(ep, cfg)  # leftovers of an earlier attempt that lost its record
             netns.create(path)
             net = ipaddress.IPv4Network(state.subnet or "")
             links.add_veth(
@@ -434,13 +435,14 @@ def setup(
                 mac=ep.mac or "",
                 mtu=cfg.mtu,
             )
-            firewall.add_container(
-                state.table,
-                cid,
-                [
-                    firewall.Forward(p.proto, p.host_port, ip, p.container_port, p.host_ip)
-                    for p in published
-                ],
+            forwards = [
+                firewall.Forward(p.proto, p.host_port, ip, p.container_port, p.host_ip)
+                for p in published
+            ]
+            # one atomic nft batch: refresh the table's fixed part, add this container's DNATs
+            firewall.apply(
+                firewall.base_commands(state.table, state.bridge, net)
+                + firewall.forward_commands(state.table, cid, forwards)
             )
         except BaseException:
             _undo(cid, state, sf, cfg)
