@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "load": "gantry.cli.archive:load",
     "pull": "gantry.cli.pull:pull",
     "push": "gantry.cli.push:push",
+    "login": "gantry.cli.login:login",
+    "logout": "gantry.cli.login:logout",
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).

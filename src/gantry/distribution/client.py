@@ -235,6 +235,34 @@ class RegistryClient:
                 raise last
             raise RegistryError(f'Get "https://{self.host}/v2/": {last}', code="UNAVAILABLE")
 
+    def check_login(self) -> None:
+        """Prove the credential works (``docker login``); raises RegistryError if not."""
+        self.ping()
+        c = self._challenge
+        if c is None:
+            return
+        failed = RegistryError(
+            f"login attempt to {self.base}/v2/ failed with status: 401 Unauthorized",
+            code="UNAUTHORIZED",
+            status=401,
+        )
+        if c.scheme == "bearer":
+            try:
+                token = self._tokens.get(c, [], self.credential, self._plain_send, refresh=True)
+            except RegistryError as err:
+                if err.status == 401:
+                    raise failed from None
+                raise
+            headers = {"Authorization": f"Bearer {token}"}
+        elif c.scheme == "basic":
+            headers = {"Authorization": basic_header(self.credential)}
+        else:
+            raise RegistryError(f"unsupported authentication scheme {c.scheme!r}")
+        resp = self._send_retrying("GET", f"{self.base}/v2/", headers, None, self._tls_verify)
+        resp.read(64 * 1024)
+        if resp.status != 200:
+            raise failed
+
     def _pick(self, resp: Response) -> Challenge | None:
         header = resp.headers.get("WWW-Authenticate", "")
         challenges = parse_challenges(header)
