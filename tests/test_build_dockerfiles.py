@@ -418,3 +418,33 @@ def test_failure_in_one_parallel_stage_fails_the_build(store: Store, tmp_path: P
     )
     with pytest.raises(BuildError, match="exit code: 5"):
         do(store, ctx)
+
+
+def test_add_extracts_local_archives(store: Store, tmp_path: Path) -> None:
+    import subprocess
+
+    ctx = tmp_path / "add"
+    src = tmp_path / "payload"
+    write(src, {"pkg/bin/tool": "#!/bin/sh\n", "pkg/README": "r\n"})
+    ctx.mkdir()
+    subprocess.run(["tar", "-C", str(src), "-czf", str(ctx / "pkg.tar.gz"), "pkg"], check=True)
+    subprocess.run(["tar", "-C", str(src), "-cJf", str(ctx / "pkg.tar.xz"), "pkg"], check=True)
+    write(
+        ctx,
+        {
+            "Dockerfile": (
+                "FROM busybox\n"
+                "ADD pkg.tar.gz /opt/gz/\n"
+                "ADD pkg.tar.xz /opt/xz\n"
+                "ADD notes.txt /opt/\n"
+                "COPY pkg.tar.gz /opt/copied/\n"
+            ),
+            "notes.txt": "not an archive\n",
+        },
+    )
+    img = do(store, ctx).image
+    assert read(store, img, "/opt/gz/pkg/bin/tool") == "#!/bin/sh\n"
+    assert read(store, img, "/opt/xz/pkg/README") == "r\n"
+    assert read(store, img, "/opt/notes.txt") == "not an archive\n"
+    copied = lookup(store, img, "/opt/copied/pkg.tar.gz")
+    assert copied is not None and copied.read_bytes()[:2] == b"\x1f\x8b"  # COPY never unpacks

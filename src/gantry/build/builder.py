@@ -40,6 +40,7 @@ from gantry.build.sources import (
     copy_dir_finish,
     copy_file,
     entry_record,
+    is_archive,
     parse_chmod,
 )
 from gantry.digest import Digest
@@ -803,6 +804,7 @@ class Builder:
                 line=instr.start_line,
             )
         chmod_fn = parse_chmod(chmod) if chmod else None
+        unpack = isinstance(instr, AddInstr) and instr.unpack is not False
         excludes = list(instr.excludes)
         parents = isinstance(instr, CopyInstr) and instr.parents
 
@@ -888,7 +890,7 @@ class Builder:
             owner: tuple[int, int] | None = None
             if chown:
                 owner = _resolve_chown(root, chown)
-            copts = CopyOptions(chown=owner, chmod=chmod_fn)
+            copts = CopyOptions(chown=owner, chmod=chmod_fn, unpack=unpack)
             to_dir = dest_is_dir or multi
             if mount_stage is not None:
                 from gantry.runtime.overlay import overlay
@@ -1175,6 +1177,13 @@ def _copy_selected(
         if sel.is_dir:
             target_dir = _mkdir_in_root(root, dest, opts.chown)
             _copy_tree(sel, target_dir, opts, index, excluded)
+            continue
+        if opts.unpack and is_archive(sel.path):
+            from gantry.layers.extract import extract
+
+            target_dir = _mkdir_in_root(root, dest, opts.chown)
+            with open(sel.path, "rb") as f:
+                extract(f, target_dir, mode="apply")
             continue
         if to_dir:
             parent = _mkdir_in_root(root, dest, opts.chown)

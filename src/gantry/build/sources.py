@@ -325,6 +325,27 @@ class CopyOptions:
     chmod: Chmod | None = None
     #: (relative path below the selected source) -> excluded?
     exclude: Callable[[str], bool] | None = None
+    #: ADD: local tar archives (plain, gzip, bzip2, xz, zstd) are extracted
+    unpack: bool = False
+
+
+def is_archive(path: str) -> bool:
+    """A (possibly compressed) tar, judged by its first header, as ADD decides."""
+    from gantry.errors import InvalidArchive
+    from gantry.layers.compression import decompressing_reader
+
+    try:
+        with open(path, "rb") as f:
+            head = decompressing_reader(f).read(512)
+    except (OSError, InvalidArchive, EOFError):
+        return False
+    if len(head) < 512 or head[257:262] != b"ustar":
+        return False
+    try:
+        stored = int(head[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        return False
+    return stored == sum(head[:148]) + 8 * 32 + sum(head[156:])
 
 
 def _set_meta(
