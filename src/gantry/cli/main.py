@@ -59,6 +59,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "push": "gantry.cli.push:push",
         },
     ),
+    "manifest": (
+        "Manage Docker image manifests and manifest lists",
+        {"inspect": "gantry.cli.remote:inspect"},
+    ),
     "system": (
         "Manage gantry",
         {"df": "gantry.cli.system:df", "check": "gantry.cli.system:check"},
