@@ -244,3 +244,49 @@ def test_chunked_upload_resumes_after_a_cut(tmp_path: Path, registry: RegistryTh
     assert c.has_blob("t/resume", d)
     assert min(sent) > 1_000_000  # the first megabyte was not sent again
     assert sha(c.get_blob("t/resume", d).read()) == d
+
+
+@pytest.mark.slow
+def test_cli_lines_match_docker_when_not_a_terminal(tmp_path: Path, registry: RegistryThread):
+    import subprocess
+    import sys
+
+    img = seeded(tmp_path, registry.addr, n=1, size=1000)
+    with Store(tmp_path / "src") as src:
+        layer_id = src.layers(img)[0].digest.hex[:12]
+        diff_id = src.layers(img)[0].diff_id.hex[:12]
+
+    def run(*args: str) -> list[str]:
+        p = subprocess.run(
+            [sys.executable, "-m", "gantry", "--root", str(tmp_path / "cli"), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout.splitlines()
+
+    name = f"{registry.addr}/t/app"
+    assert run("pull", f"{name}:1") == [
+        "1: Pulling from t/app",
+        f"{layer_id}: Pulling fs layer",
+        f"{layer_id}: Verifying Checksum",
+        f"{layer_id}: Download complete",
+        f"{layer_id}: Pull complete",
+        f"Digest: {img.manifest_digest}",
+        f"Status: Downloaded newer image for {name}:1",
+        f"{name}:1",
+    ]
+    assert run("pull", f"{name}:1")[-2:] == [
+        f"Status: Image is up to date for {name}:1",
+        f"{name}:1",
+    ]
+    assert run("tag", f"{name}:1", f"{name}:2") == []
+    with Store(tmp_path / "cli") as cli_store:
+        size = len(cli_store.manifest_bytes(img))
+    assert run("push", f"{name}:2") == [
+        f"The push refers to repository [{name}]",
+        f"{diff_id}: Preparing",
+        f"{diff_id}: Layer already exists",
+        f"2: digest: {img.manifest_digest} size: {size}",
+    ]
