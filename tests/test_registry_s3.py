@@ -175,6 +175,8 @@ def test_s3_monolithic_and_referrers(s3_endpoint: str) -> None:
     cfg = RegistryConfig(storage="s3", s3=s3cfg(s3_endpoint), access_log=False)
 
     async def body(c: Any) -> None:
+        r = await c.get("/healthz")  # an empty bucket is a healthy one
+        assert r.status == 200 and (await r.json())["storage"] == "s3"
         blob = b"tiny"
         r = await c.post(f"/v2/m/blobs/uploads/?digest={sha(blob)}", data=blob)
         assert r.status == 201

@@ -58,7 +58,7 @@ from .notify import Notifier
 from .ranges import parse_range
 from .ratelimit import RateLimiter, retry_after
 from .storage import open_driver
-from .storage.base import StorageDriver
+from .storage.base import PathNotFound, StorageDriver
 
 log = logging.getLogger("gantry.registry")
 access_log = logging.getLogger("gantry.registry.access")
@@ -357,6 +357,8 @@ class Registry:
     async def _healthz(self, request: web.Request) -> web.Response:
         try:
             await self.run(self.driver.list, "")
+        except PathNotFound:
+            pass  # empty storage is healthy
         except Exception as e:  # any storage failure makes the instance unhealthy
             return _json({"status": "unhealthy", "storage": str(e)}, status=503)
         except BaseException:

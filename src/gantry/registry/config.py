@@ -181,7 +181,9 @@ def apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
         cfg.addr = str(http["addr"])
         parse_addr(cfg.addr)
     tls = _section(http, "tls", "http")
-    if tls:
+    if "tls" in http:
+        if "certificate" not in tls or "key" not in tls:
+            raise UsageError("http.tls needs certificate and key")
         cfg.tls_certificate = p(tls["certificate"])
         cfg.tls_key = p(tls["key"])
 
@@ -193,7 +195,7 @@ def apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
             cfg.data = p(fs["rootdirectory"])
         cfg.fsync = bool(fs.get("fsync", True))
     s3 = _section(storage, "s3", "storage")
-    if s3:
+    if "s3" in storage:
         if "bucket" not in s3:
             raise UsageError("storage.s3.bucket is required")
         cfg.storage = "s3"
@@ -221,10 +223,12 @@ def apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
 
     auth = _section(doc, "auth", "config")
     ht = _section(auth, "htpasswd", "auth")
-    if ht:
+    if "htpasswd" in auth:
+        if "path" not in ht:
+            raise UsageError("auth.htpasswd.path is required")
         cfg.htpasswd = HtpasswdConfig(path=p(ht["path"]), realm=str(ht.get("realm", "gantry")))
     tok = _section(auth, "token", "auth")
-    if tok:
+    if "token" in auth:
         try:
             cfg.token_auth = TokenAuthConfig(
                 realm=str(tok["realm"]),
@@ -238,7 +242,7 @@ def apply(cfg: RegistryConfig, doc: dict[str, Any]) -> None:
         raise UsageError("configure one of auth.htpasswd and auth.token, not both")
 
     issuer = _section(doc, "token", "config")
-    if issuer:
+    if "token" in doc:
         if "key" not in issuer:
             raise UsageError("token.key (a PEM private key) is required")
         cfg.token_issuer = TokenIssuerConfig(
