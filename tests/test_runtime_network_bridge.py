@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -478,4 +479,37 @@ def test_concurrent_processes_and_crash_cleanup(net: Net) -> None:
     assert len(firewall.container_rules(net.config.table)) == 3
     for c in cids:
         assert net.teardown(c) is True
+    assert leftovers(net) == []
+
+
+@pytest.mark.peers
+def test_runc_container_joins_the_namespace(net: Net, shm_tmp: Path) -> None:
+    """The fit with gantry.runtime.spec: ``SpecOptions(network=info.spec_network)`` puts a
+    real runc container into the namespace setup() made."""
+    from gantry.runtime import SpecOptions, detect_runtime, run_container
+
+    need("runc")
+    rootfs = shm_tmp / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy2(need("busybox"), rootfs / "bin" / "busybox")
+    subprocess.run(["chroot", str(rootfs), "/bin/busybox", "--install", "-s"], check=True)
+    (rootfs / "tmp").mkdir(mode=0o1777)
+    rt = detect_runtime(shm_tmp / "state")
+
+    server_id, client_id = net.cid(), net.cid()
+    server = net.setup(server_id)
+    client = net.setup(client_id)
+    assert server.ip and server.netns_path
+    net.httpd(server.netns_path, 8000, "from the server\n", shm_tmp / "www")
+    wait_tcp(server.ip, 8000)
+
+    out: list[bytes] = []
+    script = f"ip -o -4 addr show eth0; wget -qO- http://{server.ip}:8000/"
+    opts = SpecOptions(args=["/bin/sh", "-c", script], network=client.spec_network)
+    rc = run_container(rootfs, opts, runtime=rt, on_output=lambda _s, b: out.append(b), timeout=60)
+    text = b"".join(out).decode()
+    assert rc == 0, text
+    assert f"inet {client.ip}/{client.prefixlen}" in text
+    assert text.endswith("from the server\n")
+    assert net.teardown(client_id) and net.teardown(server_id)
     assert leftovers(net) == []
