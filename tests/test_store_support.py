@@ -99,8 +99,9 @@ def make_image(
     *,
     tags: Sequence[str] = (),
     parent: Image | str | None = None,
+    tag_time: bool = True,
     **kw: Any,
 ) -> Image:
     config, manifest = image_docs(layers, **kw)
     put(store.content, layers, config)
-    return store.add_image(manifest, tags=tags, parent=parent)
+    return store.add_image(manifest, tags=tags, parent=parent, tag_time=tag_time)

@@ -27,6 +27,8 @@ class Image:
     labels: Mapping[str, str] = field(default_factory=dict)
     children: int = 0  #: images whose parent this is
     containers: int = 0  #: containers created from it
+    #: when a tag was last pointed at it (Docker's ``Metadata.LastTagTime``); None: never
+    last_tag_time: float | None = None
 
     @property
     def config_digest(self) -> Digest:

@@ -7,7 +7,9 @@ half way through; ``busy_timeout`` makes the second one wait.
 
 The schema is versioned with ``PRAGMA user_version`` and created on first use
 under an exclusive ``flock`` on ``<root>/meta.lock``, so processes racing to
-initialize a fresh root do not trip over each other.
+initialize a fresh root do not trip over each other. An older database is
+migrated in place, in one transaction, under the same lock (``_MIGRATIONS``:
+1 -> 2 adds ``images.last_tag_time``).
 
 Tables (all digests are ``algo:hex`` strings; times are Unix seconds, float):
 
@@ -39,7 +41,12 @@ from pathlib import Path
 
 from gantry.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: version -> statements that bring a database of that version to the next one
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE images ADD COLUMN last_tag_time REAL",),
+}
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -54,7 +61,8 @@ CREATE TABLE images (
     parent              TEXT,                    -- parent image ID (build children)
     os                  TEXT NOT NULL DEFAULT '',
     architecture        TEXT NOT NULL DEFAULT '',
-    labels              TEXT NOT NULL DEFAULT '{}'  -- JSON object from config.Labels
+    labels              TEXT NOT NULL DEFAULT '{}', -- JSON object from config.Labels
+    last_tag_time       REAL                     -- Docker's Metadata.LastTagTime; NULL: never
 );
 CREATE INDEX images_parent ON images(parent);
 
@@ -191,14 +199,23 @@ def _initialize(root: Path, conn: sqlite3.Connection) -> None:
                 f"understands ({SCHEMA_VERSION})",
                 hint="upgrade gantry or use another --root",
             )
-        if version != 0:
+        if version != 0 and version not in _MIGRATIONS:
             raise StoreError(f"{root / 'meta.db'}: unknown schema version {version}")
         conn.execute("PRAGMA journal_mode = WAL")
+        # One transaction: a process killed half way leaves the old version intact.
         with write(conn):
-            ddl = re.sub(r"--[^\n]*", "", _DDL)
-            for statement in ddl.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if conn.execute("PRAGMA user_version").fetchone()[0] != version:
+                return  # migrated by another process between our check and our lock
+            if version == 0:
+                ddl = re.sub(r"--[^\n]*", "", _DDL)
+                for statement in ddl.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            else:
+                while version < SCHEMA_VERSION:
+                    for statement in _MIGRATIONS[version]:
+                        conn.execute(statement)
+                    version += 1
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     finally:
         os.close(lock)

@@ -87,7 +87,8 @@ SELECT i.id, i.manifest_digest, i.manifest_media_type, i.created, i.added, i.siz
        (SELECT group_concat(name, char(10)) FROM tags t WHERE t.image_id = i.id),
        (SELECT group_concat(name, char(10)) FROM repo_digests r WHERE r.image_id = i.id),
        (SELECT COUNT(*) FROM images c WHERE c.parent = i.id),
-       (SELECT COUNT(*) FROM containers k WHERE k.image_id = i.id)
+       (SELECT COUNT(*) FROM containers k WHERE k.image_id = i.id),
+       i.last_tag_time
 FROM images i
 """
 
@@ -110,6 +111,7 @@ def _row_image(row: Sequence[object]) -> Image:
         repo_digests=digests,
         children=int(row[12]),  # type: ignore[call-overload]  # INTEGER
         containers=int(row[13]),  # type: ignore[call-overload]  # INTEGER
+        last_tag_time=None if row[14] is None else float(row[14]),  # type: ignore[arg-type]  # REAL
     )
 
 
@@ -230,6 +232,7 @@ class Store:
         parent: ImageLike | None = None,
         layer_sizes: Mapping[str, int] | None = None,
         blobs: Iterable[str] = (),
+        tag_time: bool = True,
     ) -> Image:
         """Record an image whose config and layers are already in the content store.
 
@@ -239,7 +242,9 @@ class Store:
         registry. ``layer_sizes``: unpacked size per layer blob digest when the
         caller measured it (pull/import); otherwise each new layer is read once to
         measure it and to check its diff ID. ``blobs``: more blobs to keep alive with
-        the image (e.g. the index it was pulled through).
+        the image (e.g. the index it was pulled through). ``tag_time``: whether
+        ``tags`` count as tagging for :attr:`Image.last_tag_time` (Docker sets it
+        when building, importing, committing and tagging; pull and load pass False).
         """
         if len(manifest) > MAX_MANIFEST_SIZE:
             raise InvalidManifest(f"manifest is {len(manifest)} bytes, over the 4 MiB limit")
@@ -286,12 +291,16 @@ class Store:
             for d in needed:
                 if not self.content.has(d):
                     raise BlobNotFound(f"blob {d} not found")
-            old = c.execute("SELECT parent FROM images WHERE id = ?", (image_id,)).fetchone()
+            old = c.execute(
+                "SELECT parent, last_tag_time FROM images WHERE id = ?", (image_id,)
+            ).fetchone()
             if parent_id is None and old is not None:
                 parent_id = old[0]
+            last_tag_time = now if tag_names and tag_time else (old[1] if old else None)
             c.execute(
                 "INSERT OR REPLACE INTO images (id, manifest_digest, manifest_media_type, created,"
-                " added, size, parent, os, architecture, labels) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " added, size, parent, os, architecture, labels, last_tag_time)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     image_id,
                     manifest_digest,
@@ -303,6 +312,7 @@ class Store:
                     config.os,
                     config.architecture,
                     json.dumps(dict(cfg.labels), sort_keys=True),
+                    last_tag_time,
                 ),
             )
             c.execute("DELETE FROM image_layers WHERE image_id = ?", (image_id,))
@@ -439,6 +449,7 @@ class Store:
             if c.execute("SELECT 1 FROM images WHERE id = ?", (img.id,)).fetchone() is None:
                 raise ImageNotFound(f"No such image: {img.id}")
             c.execute("INSERT OR REPLACE INTO tags (name, image_id) VALUES (?, ?)", (name, img.id))
+            c.execute("UPDATE images SET last_tag_time = ? WHERE id = ?", (time.time(), img.id))
         return name
 
     def add_repo_digest(self, image: ImageLike, name: str, digest: str | None = None) -> str:
