@@ -448,3 +448,40 @@ def test_add_extracts_local_archives(store: Store, tmp_path: Path) -> None:
     assert read(store, img, "/opt/notes.txt") == "not an archive\n"
     copied = lookup(store, img, "/opt/copied/pkg.tar.gz")
     assert copied is not None and copied.read_bytes()[:2] == b"\x1f\x8b"  # COPY never unpacks
+
+
+def test_run_mounts_cache_tmpfs_and_bind(store: Store, tmp_path: Path) -> None:
+    ctx = write(
+        tmp_path / "mnt",
+        {
+            "Dockerfile": (
+                "FROM busybox AS tools\n"
+                "RUN echo from-stage > /tool.txt\n"
+                "FROM busybox\n"
+                "RUN --mount=type=cache,target=/var/cache/app echo $(date +%s%N) >> "
+                "/var/cache/app/runs && wc -l < /var/cache/app/runs > /runs-seen\n"
+                "RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && ls /scratch > /tmp-ls\n"
+                "RUN --mount=type=bind,source=data,target=/data cat /data/in.txt > /bound\n"
+                "RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t cat /t > /from-stage\n"
+                "RUN --mount=type=bind,source=data,target=/data,rw echo x > /data/written\n"
+            ),
+            "data/in.txt": "input\n",
+        },
+    )
+    img = do(store, ctx).image
+    assert read(store, img, "/runs-seen").strip() == "1"
+    assert read(store, img, "/tmp-ls").strip() == "t"
+    assert read(store, img, "/bound") == "input\n"
+    assert read(store, img, "/from-stage") == "from-stage\n"
+    # nothing written through a mount reaches a layer, and rw bind writes are discarded
+    for path in ("/var/cache/app/runs", "/scratch/t", "/data/in.txt", "/data/written"):
+        assert lookup(store, img, path) is None, path
+    assert not (ctx / "data" / "written").exists()
+    # the cache mount persists across builds, and does not enter the cache key
+    (ctx / "Dockerfile").write_text((ctx / "Dockerfile").read_text().replace("wc -l", "wc -l "))
+    img2 = do(store, ctx).image
+    assert read(store, img2, "/runs-seen").strip() == "2"
+    # a changed bound context file re-runs the step that binds it
+    (ctx / "data" / "in.txt").write_text("changed\n")
+    img3 = do(store, ctx).image
+    assert read(store, img3, "/bound") == "changed\n"

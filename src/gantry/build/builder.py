@@ -16,6 +16,7 @@ as the new snapshot). A step that changes nothing adds no layer.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gantry.build import _storeglue as glue
 from gantry.build import history as hist
@@ -68,6 +70,7 @@ from gantry.dockerfile.instructions import (
     parse_dockerfile,
     parse_instruction,
 )
+from gantry.dockerfile.mounts import Mount
 from gantry.dockerfile.parser import parse as parse_raw
 from gantry.dockerfile.shell import Lexer
 from gantry.errors import BuildError, DockerfileError, GantryError, ImageNotFound
@@ -84,6 +87,9 @@ from gantry.oci import (
     rfc3339,
 )
 from gantry.store import Image, Store
+
+if TYPE_CHECKING:
+    from gantry.runtime.spec import Mount as RuntimeMount
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -670,8 +676,8 @@ class Builder:
                 args = [text]
         if instr.shell_form:
             args = [*st.shell, " ".join(args)]
-        if instr.mounts:
-            raise BuildError("RUN --mount is not supported yet by gantry build")
+        mounts = self._expand_mounts(st, instr)
+        mount_key = [self._mount_key(st, m) for m in mounts]
         network = instr.network if instr.network != "default" else self.opts.network
         run_env = self._run_env(st)
         build_args = [(k, v) for k, v in st.args.items() if k not in _NON_ENV_ARGS]
@@ -687,6 +693,7 @@ class Builder:
             st.workdir,
             network,
             instr.security,
+            mount_key,
             self.epoch,
         )
         display = instr.original.strip()
@@ -700,20 +707,22 @@ class Builder:
             user = resolve_user(root, st.user)
             cwd = st.workdir
             _mkdir_in_root(root, cwd, None)
-            spec = SpecOptions(
-                args=args,
-                env=run_env,
-                cwd=cwd,
-                user=user,
-                network="none" if network == "none" else "host",
-            )
-            code = run_container(
-                root,
-                spec,
-                on_output=lambda _stream, b: self.progress.log(n, b),
-                root=self.store.root,
-                bundle_dir=work / "bundle",
-            )
+            with contextlib.ExitStack() as stack:
+                spec = SpecOptions(
+                    args=args,
+                    env=run_env,
+                    cwd=cwd,
+                    user=user,
+                    network="none" if network == "none" else "host",
+                    mounts=[self._prepare_mount(stack, st, m, work) for m in mounts],
+                )
+                code = run_container(
+                    root,
+                    spec,
+                    on_output=lambda _stream, b: self.progress.log(n, b),
+                    root=self.store.root,
+                    bundle_dir=work / "bundle",
+                )
             if code != 0:
                 shown = " ".join(args) if instr.shell_form else json.dumps(list(instr.cmd))
                 msg = f'process "{shown}" did not complete successfully: exit code: {code}'
@@ -731,6 +740,145 @@ class Builder:
 
         layer, t = self._fs_step(st, name, key, "regular", action)
         self._layer_history(st, created_by, layer, t)
+
+    # ------------------------------------------------------------ RUN --mount
+
+    def _expand_mounts(self, st: _State, instr: RunInstr) -> list[Mount]:
+        from gantry.dockerfile.mounts import MountError, parse_mount
+
+        env = st.expansion_env()
+        lex = self._lexer()
+        out: list[Mount] = []
+        for m in instr.mounts:
+            if m.deferred:
+                try:
+                    m = parse_mount(m.spec, lambda w: lex.process_word(w, env))
+                except MountError as err:
+                    raise BuildError(str(err)) from None
+            if m.type in ("secret", "ssh"):
+                raise BuildError(f"RUN --mount=type={m.type} is not supported yet by gantry build")
+            if not m.target:
+                raise BuildError(f"mount {m.spec!r}: target is required")
+            out.append(m)
+        return out
+
+    def _mount_key(self, st: _State, m: Mount) -> list[object]:
+        """What of a mount enters the RUN's cache key: never a cache mount's contents."""
+        base: list[object] = [m.type, m.target, m.readonly]
+        if m.type == "cache":
+            return [*base, m.cache_id, m.sharing, m.mode, m.uid, m.gid]
+        if m.type == "tmpfs":
+            return [*base, m.size]
+        if m.from_:
+            idx = self.plan.stage_by_ref(m.from_, st.stage.index)
+            ref = self.states[idx].fs_key if idx is not None else self._image_chain(m.from_)
+            return [*base, "from", ref, m.source]
+        index = self._context_index()
+        rel = posixpath.normpath((m.source or "/").lstrip("/")) if m.source else ""
+        rel = "" if rel == "." else rel
+        sel = index.select(rel or ".")[0]
+        lines = [
+            entry_record(sel.path, "", os.stat(sel.path), self._hashes if not sel.is_dir else None)
+        ]
+        if sel.is_dir:
+            for r in index.below(sel.rel):
+                p = os.path.join(index.root, r)
+                lines.append(entry_record(p, r, os.lstat(p), self._hashes))
+        return [*base, "context", rel, lines]
+
+    def _image_chain(self, ref: str) -> str:
+        try:
+            img = self.store.resolve(ref)
+        except ImageNotFound:
+            raise BuildError(
+                f"{ref}: failed to resolve source metadata for {_full_name(ref)}: "
+                "image not found locally"
+            ) from None
+        ids = chain_ids(self.store.config(img).diff_ids)
+        return str(ids[-1]) if ids else "scratch"
+
+    def _prepare_mount(
+        self, stack: contextlib.ExitStack[bool | None], st: _State, m: Mount, work: Path
+    ) -> RuntimeMount:
+        from gantry.runtime.overlay import overlay
+        from gantry.runtime.spec import Mount as RM
+
+        assert m.target is not None
+        target = m.target if m.target.startswith("/") else posixpath.join(st.workdir, m.target)
+        if m.type == "tmpfs":
+            opts = ("nosuid", "nodev") + ((f"size={m.size}",) if m.size else ())
+            return RM(target, "tmpfs", "tmpfs", opts)
+        if m.type == "cache":
+            cid = m.cache_id or target
+            d = (
+                self.store.root
+                / "build"
+                / "cache-mounts"
+                / hashlib.sha256(cid.encode()).hexdigest()
+            )
+            if not d.exists():
+                tmp = d.with_name(d.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+                tmp.mkdir(parents=True, exist_ok=True)
+                os.chown(tmp, m.uid or 0, m.gid or 0)
+                os.chmod(tmp, 0o755 if m.mode is None else m.mode)
+                try:
+                    os.rename(tmp, d)
+                except OSError:
+                    os.rmdir(tmp)  # someone else created it first
+            if m.sharing in ("locked", "private"):
+                import fcntl
+
+                fd = os.open(str(d) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+                stack.callback(os.close, fd)
+                if m.sharing == "locked":
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        d = work / f"private-cache-{len(os.listdir(work))}"
+                        d.mkdir()
+            return RM(target, "bind", str(d), ("rbind", "rprivate"))
+        # bind: the context, a stage or an image; writes (rw) go to a throwaway upper
+        if m.from_:
+            idx = self.plan.stage_by_ref(m.from_, st.stage.index)
+            chain = self.states[idx].chain if idx is not None else None
+            if idx is None:
+                key = self._image_chain(m.from_)
+                chain = None if key == "scratch" else Digest(key)
+            src_root = work / f"from-{len(os.listdir(work))}"
+            src_root.mkdir()
+            empty = work / f"empty-{src_root.name}"
+            empty.mkdir()
+            lowers = self.store.lowerdirs(chain) if chain else [empty]
+            stack.enter_context(overlay(src_root, lowers, readonly=True))
+            base = src_root
+        else:
+            base = self.opts.context
+        from gantry.runtime.rootfs import resolve_in_root
+
+        try:
+            source = resolve_in_root(base, m.source or "/")
+        except (FileNotFoundError, NotADirectoryError):
+            raise BuildError(
+                f'failed to calculate checksum: "/{(m.source or "").lstrip("/")}": not found'
+            ) from None
+        if not m.readonly:
+            up = work / f"rw-{len(os.listdir(work))}"
+            for sub in ("upper", "work", "merged"):
+                (up / sub).mkdir(parents=True)
+            if source.is_dir():
+                stack.enter_context(overlay(up / "merged", [source], up / "upper", up / "work"))
+                source = up / "merged"
+            else:
+                copy = up / "upper" / source.name
+                import shutil
+
+                shutil.copy2(source, copy)
+                source = copy
+        return RM(
+            target, "bind", str(source), ("rbind", "rprivate") + (("ro",) if m.readonly else ())
+        )
 
     def _run_env(self, st: _State) -> list[str]:
         env: dict[str, str] = {}
