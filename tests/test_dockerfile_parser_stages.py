@@ -125,3 +125,57 @@ def test_long_chain_has_no_recursion_limit() -> None:
     )
     g = graph(text)
     assert len(g.reachable()) == 3000
+
+
+# --- global ARGs without a value, and the automatic platform args -----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "image"),
+    [
+        ("ARG X\nFROM alpine:${X-def}\n", "alpine:def"),
+        ("ARG X\nFROM alpine:${X:-def}\n", "alpine:def"),
+        ("ARG X\nFROM alpine${X+:set}\n", "alpine"),
+        ("ARG X=\nFROM alpine:${X-def}x\n", "alpine:x"),  # declared empty: set
+        ("ARG X=\nFROM alpine${X+:set}\n", "alpine:set"),
+        ("ARG X\nARG Y=${X-fallback}\nFROM img:$Y\n", "img:fallback"),
+    ],
+)
+def test_global_arg_without_default_is_unset(text: str, image: str) -> None:
+    g = graph(text)
+    assert g.stages[0].image == image
+
+
+def test_global_arg_without_default_keeps_none_in_meta_args() -> None:
+    g = graph("ARG X\nARG Y=1\nFROM a\n")
+    assert g.meta_args == {"X": None, "Y": "1"}
+    assert g.scope is not None and "X" not in g.scope.values
+    # a --build-arg sets it, even to the empty string
+    g = graph("ARG X\nFROM alpine${X+:set}\n", build_args={"X": ""})
+    assert g.meta_args == {"X": ""} and g.stages[0].image == "alpine:set"
+
+
+def test_platform_args_default_to_the_host() -> None:
+    from gantry.dockerfile.platforms import host_platform
+
+    df = parse_dockerfile(
+        "FROM --platform=$TARGETPLATFORM alpine AS a\nFROM --platform=$BUILDOS b\n"
+    )
+    g = build_stage_graph(df)  # no builtin_args
+    host = host_platform()
+    assert g.stages[0].platform == str(host)
+    assert g.stages[1].platform == host.os == "linux"
+
+
+def test_platform_build_arg_overrides_the_default() -> None:
+    df = parse_dockerfile("FROM --platform=$TARGETPLATFORM alpine\n")
+    g = build_stage_graph(df, build_args={"TARGETPLATFORM": "linux/s390x"})
+    assert g.stages[0].platform == "linux/s390x"
+
+
+def test_given_builtin_args_replace_the_host_defaults() -> None:
+    df = parse_dockerfile("FROM --platform=$TARGETPLATFORM alpine\n")
+    with pytest.raises(DockerfileError, match="empty platform value"):
+        build_stage_graph(df, builtin_args={})
+    g = build_stage_graph(df, builtin_args={"TARGETPLATFORM": "linux/riscv64"})
+    assert g.stages[0].platform == "linux/riscv64"

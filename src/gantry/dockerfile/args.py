@@ -32,7 +32,6 @@ line ``RUN |2 A=1 B=2 cmd``: :func:`run_history`). :meth:`Resolver.unconsumed` l
 from __future__ import annotations
 
 import dataclasses
-import platform as _platform
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -51,7 +50,9 @@ from gantry.dockerfile.instructions import (
     VolumeInstr,
     WorkdirInstr,
 )
+from gantry.dockerfile.metaargs import GlobalArg, GlobalScope, global_scope
 from gantry.dockerfile.mounts import Mount, MountError, parse_mount
+from gantry.dockerfile.platforms import PLATFORM_ARGS, Platform, host_platform, platform_args
 from gantry.dockerfile.shell import ExpansionResult, Lexer
 from gantry.dockerfile.stages import Stage
 from gantry.errors import DockerfileError, ExpansionError
@@ -88,184 +89,11 @@ PROXY_ARGS = frozenset(
     }
 )
 
-#: The automatic global args, in BuildKit's order.
-PLATFORM_ARGS: tuple[str, ...] = (
-    "BUILDPLATFORM",
-    "BUILDOS",
-    "BUILDOSVERSION",
-    "BUILDARCH",
-    "BUILDVARIANT",
-    "TARGETPLATFORM",
-    "TARGETOS",
-    "TARGETOSVERSION",
-    "TARGETARCH",
-    "TARGETVARIANT",
-    "TARGETSTAGE",
-)
-
 #: ARGs BuildKit reads itself and never puts into a RUN environment.
 NON_ENV_ARGS = frozenset({"BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"})
 
 #: The PATH BuildKit gives a Linux stage whose image sets none.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-_ARCHES = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "i386": "386",
-    "i686": "386",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
-
-@dataclass(frozen=True)
-class Platform:
-    """``os/arch[/variant]`` as containerd's platforms package writes it."""
-
-    os: str
-    architecture: str
-    variant: str = ""
-    os_version: str = ""
-
-    def __str__(self) -> str:
-        out = f"{self.os}/{self.architecture}"
-        return f"{out}/{self.variant}" if self.variant else out
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """``linux/arm64``, ``linux/arm/v7``, ``linux`` (host arch), ``arm64`` (linux)...
-
-        Raises :class:`ValueError` for what containerd would refuse.
-        """
-        parts = text.strip().lower().split("/")
-        if not all(parts) or len(parts) > 3:
-            raise ValueError(f"{text!r}: invalid platform")
-        oses = {"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "illumos"}
-        known_arches = set(_ARCHES.values()) | {"mips64le", "loong64", "wasm"}
-        if len(parts) == 1:
-            if parts[0] in oses:
-                host = host_platform()
-                return cls(parts[0], host.architecture, host.variant)
-            arch = _ARCHES.get(parts[0], parts[0])
-            if arch not in known_arches:
-                raise ValueError(f"{text!r}: unknown operating system or architecture")
-            return cls("linux", arch, "v7" if arch == "arm" else "")
-        os_name, arch = parts[0], _ARCHES.get(parts[1], parts[1])
-        variant = parts[2] if len(parts) == 3 else ("v7" if arch == "arm" else "")
-        if arch == "arm64" and variant == "v8":
-            variant = ""
-        return cls(os_name, arch, variant)
-
-
-def host_platform() -> Platform:
-    machine = _platform.machine().lower()
-    arch = _ARCHES.get(machine, machine or "amd64")
-    return Platform("linux", arch, "v7" if arch == "arm" else "")
-
-
-def platform_args(
-    build: Platform | None = None,
-    target: Platform | None = None,
-    *,
-    target_stage: str = "",
-    overrides: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The automatic global args; a ``--build-arg`` of the same name replaces one."""
-    bp = build or host_platform()
-    tp = target or bp
-    values = {
-        "BUILDPLATFORM": str(bp),
-        "BUILDOS": bp.os,
-        "BUILDOSVERSION": bp.os_version,
-        "BUILDARCH": bp.architecture,
-        "BUILDVARIANT": bp.variant,
-        "TARGETPLATFORM": str(tp),
-        "TARGETOS": tp.os,
-        "TARGETOSVERSION": tp.os_version,
-        "TARGETARCH": tp.architecture,
-        "TARGETVARIANT": tp.variant,
-        "TARGETSTAGE": target_stage,
-    }
-    for key, value in (overrides or {}).items():
-        if key in values:
-            values[key] = value
-    return values
-
-
-# --- global (meta) args --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GlobalArg:
-    """One ARG before the first FROM. ``value`` is None when declared but not set."""
-
-    name: str
-    default: str | None
-    value: str | None
-    line: int
-    from_build_arg: bool = False
-
-
-@dataclass
-class GlobalScope:
-    """What ``FROM`` lines see: the automatic args plus the global ARGs that have a value."""
-
-    values: dict[str, str]
-    declared: dict[str, GlobalArg]
-    builtin: dict[str, str]
-    escape: str = "\\"
-
-    def expand(self, word: str) -> ExpansionResult:
-        """Expand a FROM image or ``--platform`` word. Raises :class:`ExpansionError`."""
-        return Lexer(self.escape).process_word_with_matches(word, self.values)
-
-    def known(self) -> set[str]:
-        """Names a FROM may use without an UndefinedArgInFrom warning."""
-        return set(self.declared) | set(self.values)
-
-
-def global_scope(
-    meta_args: Sequence[ArgInstr],
-    *,
-    build_args: Mapping[str, str] | None = None,
-    builtin: Mapping[str, str] | None = None,
-    escape: str = "\\",
-    file: str | None = None,
-) -> GlobalScope:
-    """Resolve the ARGs before the first FROM (BuildKit's ``buildMetaArgs``).
-
-    ``builtin`` defaults to :func:`platform_args` for the host. Raises
-    :class:`DockerfileError` when a default does not expand.
-    """
-    args = dict(build_args or {})
-    auto = dict(builtin) if builtin is not None else platform_args(overrides=args)
-    values = dict(auto)
-    declared: dict[str, GlobalArg] = {}
-    lexer = Lexer(escape)
-    for instr in meta_args:
-        for pair in instr.args:
-            value: str | None
-            if pair.name in args:
-                value = args[pair.name]
-            elif pair.default is not None:
-                try:
-                    value = lexer.process_word(pair.default, values)
-                except ExpansionError as exc:
-                    raise DockerfileError(str(exc), file=file, line=instr.start_line) from None
-            else:
-                value = None
-            declared[pair.name] = GlobalArg(
-                pair.name, pair.default, value, instr.start_line, pair.name in args
-            )
-            if value is not None:
-                values[pair.name] = value
-    return GlobalScope(values=values, declared=declared, builtin=auto, escape=escape)
 
 
 # --- per-stage resolution ------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 Rules, as BuildKit's Dockerfile frontend applies them:
 
-- ``ARG`` before the first ``FROM`` declares meta args: a ``--build-arg`` value wins over
-  the default, defaults are expanded against the meta args before them; only ``ARG`` may
-  come before the first ``FROM`` (``no build stage in current context``);
+- ``ARG`` before the first ``FROM`` declares meta args (:mod:`gantry.dockerfile.metaargs`):
+  a ``--build-arg`` value wins over the default, defaults are expanded against the meta
+  args before them, an ``ARG`` with neither stays unset (``${X-def}`` gives ``def``); the
+  automatic platform args are there too (for the host unless ``builtin_args`` says
+  otherwise); only ``ARG`` may come before the first ``FROM`` (``no build stage in
+  current context``);
 - each ``FROM`` opens a stage, numbered from 0, optionally named (``AS name``, compared
   case-insensitively); its image and ``--platform`` are expanded with the meta args; an
   image equal to the name of an *earlier* stage makes that stage the base;
@@ -30,6 +33,7 @@ from gantry.dockerfile.instructions import (
     Instruction,
     RunInstr,
 )
+from gantry.dockerfile.metaargs import GlobalScope, global_scope
 from gantry.dockerfile.shell import Lexer
 from gantry.dockerfile.suggest import with_suggestion
 from gantry.errors import DockerfileError, ExpansionError
@@ -72,8 +76,11 @@ class Stage:
 class StageGraph:
     stages: list[Stage]
     target: Stage
+    #: declared global ARG -> its value (None: declared without a default or --build-arg)
     meta_args: dict[str, str | None]
     meta_arg_instructions: list[ArgInstr]
+    #: what FROM lines saw: the automatic platform args plus the global ARGs with a value
+    scope: GlobalScope | None = None
 
     def find(self, ref: str) -> Stage | None:
         """A stage by name (case-insensitive) or by number, None for an image."""
@@ -123,39 +130,40 @@ def build_stage_graph(
     target: str | None = None,
     builtin_args: Mapping[str, str] | None = None,
 ) -> StageGraph:
-    """Group instructions into stages and link them. Raises :class:`DockerfileError`."""
-    file = dockerfile.file
-    args = dict(build_args or {})
-    lexer = Lexer(dockerfile.escape)
-    env: dict[str, str] = dict(builtin_args or {})
-    meta: dict[str, str | None] = {}
-    meta_instrs: list[ArgInstr] = []
-    stages: list[Stage] = []
-    by_name: dict[str, Stage] = {}
+    """Group instructions into stages and link them. Raises :class:`DockerfileError`.
 
+    ``builtin_args`` are the automatic platform args FROM lines see (``TARGETPLATFORM``...);
+    when None they are :func:`~gantry.dockerfile.platforms.platform_args` for the host,
+    with any ``--build-arg`` of the same name applied.
+    """
+    file = dockerfile.file
+    meta_instrs: list[ArgInstr] = []
+    body: list[Instruction] = []
     for instr in dockerfile.instructions:
-        if isinstance(instr, FromInstr):
-            stage = _new_stage(instr, len(stages), by_name, lexer, env, file)
-            stages.append(stage)
-            if stage.name is not None:
-                by_name[stage.name] = stage
-            continue
-        if not stages:
+        if not body and not isinstance(instr, FromInstr):
             if not isinstance(instr, ArgInstr):
                 raise _fail("no build stage in current context", instr.start_line, file)
             meta_instrs.append(instr)
-            for pair in instr.args:
-                value: str | None
-                if pair.name in args:
-                    value = args[pair.name]
-                elif pair.default is not None:
-                    value = _expand(lexer, pair.default, env, instr.start_line, file)
-                else:
-                    value = None
-                meta[pair.name] = value
-                env[pair.name] = value or ""
             continue
-        stages[-1].instructions.append(instr)
+        body.append(instr)
+    scope = global_scope(
+        meta_instrs,
+        build_args=build_args,
+        builtin=builtin_args,
+        escape=dockerfile.escape,
+        file=file,
+    )
+    lexer = Lexer(dockerfile.escape)
+    stages: list[Stage] = []
+    by_name: dict[str, Stage] = {}
+    for instr in body:
+        if isinstance(instr, FromInstr):
+            stage = _new_stage(instr, len(stages), by_name, lexer, scope.values, file)
+            stages.append(stage)
+            if stage.name is not None:
+                by_name[stage.name] = stage
+        else:
+            stages[-1].instructions.append(instr)
 
     if not stages:
         raise _fail("no build stage in current context", None, file)
@@ -186,8 +194,13 @@ def build_stage_graph(
                 file,
             )
         chosen = found
+    meta = {name: arg.value for name, arg in scope.declared.items()}
     return StageGraph(
-        stages=stages, target=chosen, meta_args=meta, meta_arg_instructions=meta_instrs
+        stages=stages,
+        target=chosen,
+        meta_args=meta,
+        meta_arg_instructions=meta_instrs,
+        scope=scope,
     )
 
 
