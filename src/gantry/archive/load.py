@@ -520,6 +520,7 @@ def load(
                 media_type=cand.media_type,
                 tags=cand.tags,
                 layer_sizes={b.digest: b.layer.size for b in cand.layers if b.layer is not None},
+                tag_time=False,  # as docker load: tags from an archive are not a `docker tag`
             )
             loaded.append(Loaded(img, tuple(reference.parse(t).familiar() for t in cand.tags)))
         return loaded
