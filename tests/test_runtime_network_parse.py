@@ -22,7 +22,7 @@ from gantry.runtime.net.manager import (
     netns_path,
     veth_name,
 )
-from gantry.runtime.net.ports import PortMapping, parse_publish, publish_exposed
+from gantry.runtime.net.ports import PortMapping, from_port_bindings, parse_publish, publish_exposed
 
 # -- -p ------------------------------------------------------------------------------------------
 
@@ -86,6 +86,22 @@ def test_publish_all_skips_explicit_and_sctp() -> None:
     explicit = parse_publish("8080:80")
     got = publish_exposed(["443/tcp", "80/tcp", "53/udp", "9/sctp", "8080"], explicit)
     assert got == [PortMapping(53, "udp"), PortMapping(443), PortMapping(8080)]
+
+
+def test_from_port_bindings_matches_publish_flags() -> None:
+    bindings = {
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "127.0.0.1", "HostPort": ""}],
+        "53/udp": [{"HostIp": "0.0.0.0", "HostPort": "5300-5310"}],
+    }
+    assert from_port_bindings(bindings) == [
+        *parse_publish("5300-5310:53/udp"),
+        *parse_publish("8080:80"),
+        *parse_publish("127.0.0.1::80"),
+    ]
+    with pytest.raises(UsageError, match="invalid hostPort: x"):
+        from_port_bindings({"80/tcp": [{"HostIp": "", "HostPort": "x"}]})
+    with pytest.raises(UsageError, match="invalid IP address: ::1"):
+        from_port_bindings({"80/tcp": [{"HostIp": "::1", "HostPort": "1"}]})
 
 
 def test_publish_all_rejects_bad_exposed_key() -> None:

@@ -22,7 +22,13 @@ from gantry.runtime.net.manager import (
     setup,
     teardown,
 )
-from gantry.runtime.net.ports import PortMapping, parse_publish, parse_publish_all, publish_exposed
+from gantry.runtime.net.ports import (
+    PortMapping,
+    from_port_bindings,
+    parse_publish,
+    parse_publish_all,
+    publish_exposed,
+)
 
 __all__ = [
     "NetworkConfig",
@@ -30,6 +36,7 @@ __all__ = [
     "PortMapping",
     "PublishedPort",
     "endpoints",
+    "from_port_bindings",
     "inspect",
     "parse_add_host",
     "parse_publish",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from gantry.errors import UsageError
@@ -180,4 +180,18 @@ def publish_exposed(
         if proto in SUPPORTED_PROTOCOLS and (port, proto) not in taken:
             taken.add((port, proto))
             out.append(PortMapping(port, proto))
+    return out
+
+
+def from_port_bindings(bindings: Mapping[str, Iterable[Mapping[str, str]]]) -> list[PortMapping]:
+    """Docker's ``HostConfig.PortBindings`` (``{"80/tcp": [{"HostIp", "HostPort"}]}``) as
+    mappings, validated exactly like ``-p`` values."""
+    out: list[PortMapping] = []
+    for key in sorted(bindings, key=lambda k: parse_exposed(k)):
+        port, proto = parse_exposed(key)
+        for b in bindings[key] or ():
+            ip = str(b.get("HostIp") or "")
+            if ":" in ip:
+                ip = f"[{ip}]"
+            out += parse_publish(f"{ip}:{b.get('HostPort') or ''}:{port}/{proto}")
     return out
