@@ -11,6 +11,8 @@ STAMP   := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256s
 .PHONY: setup apt venv test test-quick lint typecheck demo bench clean
 
 setup: apt venv
+	@# PYTHONDONTWRITEBYTECODE may be set: precompile so every start does not recompile
+	@$(BIN)/python -m compileall -q src >/dev/null
 
 apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
