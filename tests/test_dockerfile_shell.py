@@ -526,3 +526,13 @@ def test_cli_expand_used_and_escape() -> None:
     p = _cli("--used", "--escape", "`", "-e", "A=1", "`$A $A $B")
     assert p.returncode == 0, p.stderr
     assert p.stdout == '{"result": "$A 1 ", "used": ["A"], "unmatched": ["B"]}\n'
+
+
+def test_one_go_quote_and_one_go_space_for_the_frontend() -> None:
+    # shell, parser and ignore share goquote.go_quote and shell's Go white-space set
+    from gantry.dockerfile import goquote, ignore, parser, shell
+
+    assert shell.go_quote is goquote.go_quote
+    assert parser.go_trim_space is shell.go_trim_space is ignore.go_trim_space
+    assert shell.go_trim_space("\x85\u3000 a b\t\u2029") == "a b"
+    assert shell.go_trim_space("\x1ca\x1f") == "\x1ca\x1f"  # not Go spaces

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import IO
 
-from gantry.dockerfile.shell import GO_SPACE
+from gantry.dockerfile.shell import go_trim_space
 from gantry.errors import IgnorePatternError
 
 __all__ = [
@@ -50,16 +50,6 @@ MatchInfo = tuple[bool, ...]
 
 # ---------------------------------------------------------------------------------------
 # Go path helpers
-
-
-def go_trim_space(s: str) -> str:
-    """Go's ``strings.TrimSpace`` (Unicode white space, not Python's wider set)."""
-    start, end = 0, len(s)
-    while start < end and s[start] in GO_SPACE:
-        start += 1
-    while end > start and s[end - 1] in GO_SPACE:
-        end -= 1
-    return s[start:end]
 
 
 def go_clean(path: str) -> str:
@@ -605,13 +595,7 @@ class PatternMatcher:
 
     def matches_exact(self, path: str) -> bool:
         """True if ``path`` itself (no parent check) is excluded (MatchesExact)."""
-        matched = False
-        for pat in self.patterns:
-            if pat.exclusion != matched:
-                continue
-            if pat.match(path):
-                matched = not pat.exclusion
-        return matched
+        return self.matches_using_parent_result(path, False)
 
     def matches_or_parent_matches(self, path: str) -> bool:
         """True if ``path`` is excluded: the last pattern matching it or a parent is not ``!``.

@@ -30,7 +30,9 @@ import re
 from dataclasses import dataclass, field
 
 from gantry.dockerfile.directives import DirectiveError, DirectiveParser, Directives
+from gantry.dockerfile.goquote import go_quote
 from gantry.dockerfile.heredoc import Heredoc, heredocs_from_line
+from gantry.dockerfile.shell import GO_SPACE, GO_SPACE_CHARS, go_trim_space
 from gantry.errors import DockerfileError
 
 __all__ = [
@@ -70,9 +72,6 @@ INSTRUCTIONS: tuple[str, ...] = (
 
 _HEREDOC_INSTRUCTIONS = frozenset({"add", "copy", "run"})
 
-# Go's unicode.IsSpace (Python's str.isspace would also take \x1c-\x1f).
-GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-_GO_SPACE_SET = frozenset(GO_SPACE)
 # BuildKit's reWhitespace / tokenWhitespace: [\t\v\f\r ]+
 _WS = re.compile(r"[\t\v\f\r ]+")
 
@@ -172,7 +171,7 @@ def parse_words(rest: str, escape: str) -> list[str]:
     while i < n:
         ch = rest[i]
         if not in_quote:
-            if ch in _GO_SPACE_SET:
+            if ch in GO_SPACE:
                 if blank_ok or word:
                     words.append("".join(word))
                 word.clear()
@@ -211,10 +210,6 @@ def parse_words(rest: str, escape: str) -> list[str]:
     return words
 
 
-def _go_trim_space(s: str) -> str:
-    return s.strip(GO_SPACE)
-
-
 def _reject_constant(name: str) -> object:
     raise ValueError(name)  # NaN/Infinity are not JSON for Go
 
@@ -225,7 +220,7 @@ def parse_json_array(rest: str) -> list[str] | None:
     Raises :class:`_ArgError` when ``rest`` is a JSON array with a non-string
     element: BuildKit refuses it instead of falling back to the shell form.
     """
-    text = rest.lstrip(GO_SPACE)
+    text = rest.lstrip(GO_SPACE_CHARS)
     if not text.startswith("["):
         return None
     try:
@@ -287,7 +282,7 @@ def _dispatch_name_val(node: Node, rest: str, escape: str) -> None:
     for word in words:
         if "=" not in word:
             raise _ArgError(
-                f"Syntax error - can't find = in {_q(word)}. Must be of the form: name=value"
+                f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value"
             )
         key, _, value = word.partition("=")
         args += [key, value, "="]
@@ -346,12 +341,6 @@ _DISPATCH = {
 }
 
 
-def _q(s: str) -> str:
-    from gantry.dockerfile.goquote import go_quote
-
-    return go_quote(s)
-
-
 # --- lines -> command, flags, arguments ----------------------------------------------
 
 
@@ -372,7 +361,7 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
         if phase == 0:
             if pos == n:
                 break
-            if ch in _GO_SPACE_SET:
+            if ch in GO_SPACE:
                 pos += 1
                 continue
             if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
@@ -384,7 +373,7 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
                 words.append(text)
             break
         if phase == 1:
-            if ch in _GO_SPACE_SET:
+            if ch in GO_SPACE:
                 phase = 0
                 text = "".join(word)
                 if text == "--":
@@ -429,13 +418,13 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
 
 def split_command(line: str) -> tuple[str, list[str], str]:
     """``RUN --x=1 echo hi`` -> (``RUN``, [``--x=1``], ``echo hi``)."""
-    parts = _WS.split(_go_trim_space(line), maxsplit=1)
+    parts = _WS.split(go_trim_space(line), maxsplit=1)
     cmd = parts[0]
     flags: list[str] = []
     rest = ""
     if len(parts) == 2:
         rest, flags = extract_flags(parts[1])
-    return cmd, flags, _go_trim_space(rest)
+    return cmd, flags, go_trim_space(rest)
 
 
 def _node_from_line(line: str, escape: str) -> Node:
@@ -453,7 +442,7 @@ def _trim_newline(s: str) -> str:
 
 
 def _is_comment(s: str) -> bool:
-    return s.lstrip(GO_SPACE).startswith("#")
+    return s.lstrip(GO_SPACE_CHARS).startswith("#")
 
 
 def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
@@ -493,9 +482,9 @@ def parse(source: str | bytes, *, file: str | None = None) -> ParseResult:
         raw = _trim_newline(lines[i])
         i += 1
         current += 1
-        stripped = raw.lstrip(GO_SPACE)
+        stripped = raw.lstrip(GO_SPACE_CHARS)
         if stripped.startswith("#"):
-            comment = stripped[1:].strip(GO_SPACE)
+            comment = stripped[1:].strip(GO_SPACE_CHARS)
             if comment:
                 comments.append(comment)
             else:
@@ -521,7 +510,7 @@ def parse(source: str | bytes, *, file: str | None = None) -> ParseResult:
             current += 1
             if _is_comment(raw):
                 continue
-            if raw.strip(GO_SPACE) == "":
+            if raw.strip(GO_SPACE_CHARS) == "":
                 empty_continuation = True
                 continue
             segment, eol = _trim_continuation(raw, escape)
@@ -570,7 +559,7 @@ def parse(source: str | bytes, *, file: str | None = None) -> ParseResult:
         nodes.append(node)
         comments = []
     if not nodes:
-        if text.strip(GO_SPACE) == "":
+        if text.strip(GO_SPACE_CHARS) == "":
             raise DockerfileError("the Dockerfile cannot be empty", file=file)
         raise _error("file with no instructions", current, file)
     return ParseResult(nodes=nodes, directives=directives.directives, warnings=warnings, file=file)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gantry.dockerfile.goquote import go_quote
 from gantry.errors import ExpansionError
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "build_env",
     "expand_key_values",
     "go_quote",
+    "go_trim_space",
 ]
 
 #: Instructions whose arguments are word-expanded (BuildKit's list for the Dockerfile
@@ -61,11 +63,13 @@ EXPANDING_INSTRUCTIONS = frozenset(
 MAX_NESTING = 200
 
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
-# Go's unicode.IsSpace: the Latin-1 spaces plus the Unicode White_Space characters.
-GO_SPACE = frozenset(
+#: Go's unicode.IsSpace: the Latin-1 spaces plus the Unicode White_Space characters
+#: (Python's str.isspace would also take \x1c-\x1f).
+GO_SPACE_CHARS = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+GO_SPACE = frozenset(GO_SPACE_CHARS)
 _BOM = "\ufeff"
 _BAD_RUNE = "\ufffd"  # what Go prints for the end-of-input rune
 
@@ -75,40 +79,9 @@ def go_is_space(ch: str) -> bool:
     return ch in GO_SPACE
 
 
-def go_quote(s: str) -> str:
-    """``s`` quoted the way Go's ``strconv.Quote`` (``%q``) quotes it."""
-    out = ['"']
-    for ch in s:
-        o = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif 0xDC80 <= o <= 0xDCFF:  # an undecodable byte carried by surrogateescape
-            out.append(f"\\x{o - 0xDC00:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _GO_CHAR_ESCAPES:
-            out.append(_GO_CHAR_ESCAPES[ch])
-        elif o < 0x80:
-            out.append(f"\\x{o:02x}")
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\ufffd")
-        elif o < 0x10000:
-            out.append(f"\\u{o:04x}")
-        else:
-            out.append(f"\\U{o:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_CHAR_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
+def go_trim_space(s: str) -> str:
+    """Go's ``strings.TrimSpace`` (Unicode white space, not Python's wider set)."""
+    return s.strip(GO_SPACE_CHARS)
 
 
 def build_env(pairs: Iterable[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gantry.dockerfile.goquote import go_quote
 from gantry.dockerfile.instructions import (
     ArgInstr,
     CopyInstr,
@@ -189,7 +190,9 @@ def build_stage_graph(
         if found is None:
             names = [s.name for s in stages if s.name]
             raise _fail(
-                with_suggestion(f"target stage {_quote(target)} could not be found", target, names),
+                with_suggestion(
+                    f"target stage {go_quote(target)} could not be found", target, names
+                ),
                 None,
                 file,
             )
@@ -207,12 +210,6 @@ def build_stage_graph(
 def _lookup_name(stages: list[Stage], name: str) -> Stage | None:
     lowered = name.lower()
     return next((s for s in stages if s.name == lowered), None)
-
-
-def _quote(s: str) -> str:
-    from gantry.dockerfile.goquote import go_quote
-
-    return go_quote(s)
 
 
 def _expand(lexer: Lexer, word: str, env: Mapping[str, str], line: int, file: str | None) -> str:
@@ -236,7 +233,7 @@ def _new_stage(
         other = by_name.get(name)
         if other is not None:
             raise DockerfileError(
-                f"duplicate stage name {_quote(name)}, stage names should be unique",
+                f"duplicate stage name {go_quote(name)}, stage names should be unique",
                 file=file,
                 line=line,
                 hint=f"first defined on line {other.line}",
