@@ -1,0 +1,209 @@
+"""Pull and push of a 5-layer image: gantry vs ``skopeo copy`` vs podman, on distribution.
+
+Rows (seconds, wall clock, MB/s of blob bytes; peak RSS of the gantry process in MB):
+  * push of BENCH_SIZE_MB (default 1024) incompressible bytes in 5 gzip layers to a fresh
+    repository of Debian's docker-registry on 127.0.0.1: gantry push, skopeo copy
+    oci: -> docker://, podman push;
+  * pull of the same: gantry pull into an empty store, skopeo copy docker:// -> oci:,
+    podman pull into an empty private root;
+  * pull again with every layer present (gantry: manifest requests only).
+Everything lives on /dev/shm. Fresh repository names per tool (peers mount otherwise, notes
+gotcha 5). Compare tools by ratios within one run: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from gantry.store import Store
+from test_distribution_support import distribution, image_blobs
+
+SIZE_MB = int(os.environ.get("BENCH_SIZE_MB", "1024"))
+
+
+def gzip_layer(path: Path, size: int, seed: int) -> bytes:
+    """A gzip (level 1) tar layer of one incompressible file; returns its bytes."""
+    import io
+    import tarfile
+
+    rng = random.Random(seed)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo(f"data{seed}.bin")
+        ti.size = size
+        tf.addfile(ti, io.BytesIO(rng.randbytes(size)))
+    return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]}: {p.stderr[-500:]}")
+    return time.perf_counter() - t
+
+
+def gantry(root: Path, *args: str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of one gantry command.
+
+    The peak is read from /proc (VmHWM) just before the process exits: rusage's maxrss
+    of a child starts at the forking parent's size on Linux, which would hide ours.
+    """
+    code = (
+        "import atexit, sys\n"
+        "def hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            sys.stderr.write('HWM ' + line.split()[1] + '\\n')\n"
+        "atexit.register(hwm)\n"
+        "from gantry.cli.main import main\n"
+        "sys.argv[0] = 'gantry'\n"
+        "main()\n"
+    )
+    t = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, "-c", code, "--root", str(root), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr[-500:])
+    kb = [int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("HWM ")]
+    return wall, (kb[-1] / 1024 if kb else float("nan"))
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-pp-", dir="/dev/shm"))
+    try:
+        run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path) -> None:
+    per = SIZE_MB * 1024 * 1024 // 5
+    layers = [gzip_layer(work, per, i) for i in range(5)]
+    total = sum(len(b) for b in layers) / 1e6
+    rows: list[tuple[str, str, float, str]] = []
+    with distribution(work) as addr:
+        src_root = work / "src"
+        with Store(src_root) as src:
+            config, body, m = image_blobs(layers)
+            src.content.write(config)
+            for b in layers:
+                src.content.write(b)
+            src.add_image(body, media_type=m.media_type, tags=[f"{addr}/g/img:1"])
+        del layers
+        # an OCI layout of the same image for skopeo/podman
+        oci = work / "oci"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gantry",
+                "--root",
+                str(src_root),
+                "save",
+                "-o",
+                str(work / "img.tar"),
+                f"{addr}/g/img:1",
+            ],
+            check=True,
+        )
+        (oci).mkdir()
+        subprocess.run(["tar", "-xf", str(work / "img.tar"), "-C", str(oci)], check=True)
+        os.unlink(work / "img.tar")
+
+        wall, rss = gantry(src_root, "push", "-q", f"{addr}/g/img:1")
+        rows.append(("push", "gantry", wall, f"{rss:.0f}"))
+        wall = timed(
+            [
+                "skopeo",
+                "copy",
+                "-q",
+                "--dest-tls-verify=false",
+                f"oci:{oci}",
+                f"docker://{addr}/s/img:1",
+            ]
+        )
+        rows.append(("push", "skopeo copy", wall, ""))
+
+        dst = work / "dst"
+        wall, rss = gantry(dst, "pull", "-q", f"{addr}/g/img:1")
+        rows.append(("pull", "gantry", wall, f"{rss:.0f}"))
+        wall, rss = gantry(dst, "pull", "-q", f"{addr}/g/img:1")
+        rows.append(("pull, layers present", "gantry", wall, f"{rss:.0f}"))
+        shutil.rmtree(dst)
+        out = work / "out"
+        wall = timed(
+            [
+                "skopeo",
+                "copy",
+                "-q",
+                "--src-tls-verify=false",
+                f"docker://{addr}/g/img:1",
+                f"oci:{out}:x",
+            ]
+        )
+        rows.append(("pull", "skopeo copy", wall, ""))
+        shutil.rmtree(out)
+        if shutil.which("podman"):
+            proot = Path(tempfile.mkdtemp(prefix="bp-", dir="/dev/shm"))
+            pod = [
+                "podman",
+                "--root",
+                str(proot / "r"),
+                "--runroot",
+                str(proot / "rr"),
+                "--storage-driver",
+                "vfs",
+            ]
+            try:
+                rows.append(
+                    (
+                        "pull",
+                        "podman",
+                        timed([*pod, "pull", "-q", "--tls-verify=false", f"{addr}/g/img:1"]),
+                        "",
+                    )
+                )
+                rows.append(
+                    (
+                        "push",
+                        "podman",
+                        timed(
+                            [
+                                *pod,
+                                "push",
+                                "-q",
+                                "--tls-verify=false",
+                                f"{addr}/g/img:1",
+                                f"{addr}/p/img:1",
+                            ]
+                        ),
+                        "",
+                    )
+                )
+            finally:
+                subprocess.run([*pod, "rmi", "-a", "-f"], capture_output=True)
+                shutil.rmtree(proot, ignore_errors=True)
+    print(f"{total:.0f} MB in 5 layers, distribution on 127.0.0.1, /dev/shm")
+    print("| row | tool | seconds | MB/s | peak RSS MB |\n|---|---|---:|---:|---:|")
+    for row, tool, wall, rss in rows:
+        print(f"| {row} | {tool} | {wall:.2f} | {total / wall:.0f} | {rss} |")
+
+
+if __name__ == "__main__":
+    main()
