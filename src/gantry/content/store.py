@@ -131,6 +131,22 @@ class ContentStore:
                 if _digest.is_digest(value):
                     yield Digest(value)
 
+    def total_size(self) -> int:
+        """Bytes of every committed blob (one directory scan per algorithm)."""
+        total = 0
+        for algorithm in ALGORITHMS:
+            try:
+                it = os.scandir(self.blobs_dir / algorithm)
+            except FileNotFoundError:
+                continue
+            with it:
+                for entry in it:
+                    if not _digest.is_digest(f"{algorithm}:{entry.name}"):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        total += entry.stat(follow_symlinks=False).st_size
+        return total
+
     def mtime(self, d: str) -> float:
         try:
             return self.path(d).stat().st_mtime

@@ -5,6 +5,10 @@ guarantees and ``docs/store.md`` for the on-disk layout.
 """
 
 from gantry.store.models import (
+    BuildCacheDiskUsage,
+    BuildCacheUsage,
+    ContainersDiskUsage,
+    ContainerUsage,
     Deleted,
     DiskUsage,
     Event,
@@ -22,6 +26,10 @@ from gantry.store.store import DEFAULT_GRACE, ImageLike, Lease, Store
 
 __all__ = [
     "DEFAULT_GRACE",
+    "BuildCacheDiskUsage",
+    "BuildCacheUsage",
+    "ContainerUsage",
+    "ContainersDiskUsage",
     "Deleted",
     "DiskUsage",
     "Event",

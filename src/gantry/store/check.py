@@ -34,6 +34,13 @@ def run_check(store: Store, *, verify_blobs: bool = True) -> list[Problem]:
         "SELECT id, manifest_digest, manifest_media_type, parent FROM images ORDER BY id"
     ).fetchall()
     known = {str(r[0]) for r in image_rows}
+    # every image's recorded chain, and every snapshot row, in one query each
+    recorded_chains: dict[str, list[str]] = {}
+    for image_id, chain in c.execute(
+        "SELECT image_id, chain_id FROM image_layers ORDER BY image_id, idx"
+    ):
+        recorded_chains.setdefault(str(image_id), []).append(str(chain))
+    snapshot_rows = {str(r[0]) for r in c.execute("SELECT chain_id FROM snapshots")}
     for table, what in (("tags", "tag"), ("repo_digests", "repo digest")):
         for name, image_id in c.execute(f"SELECT name, image_id FROM {table} ORDER BY name"):
             if image_id not in known:
@@ -82,12 +89,7 @@ def run_check(store: Store, *, verify_blobs: bool = True) -> list[Problem]:
         except GantryError as err:
             add(Problem("bad-config", image_id, f"{where}: config unreadable: {err}"))
             continue
-        recorded = [
-            str(r[0])
-            for r in c.execute(
-                "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY idx", (image_id,)
-            )
-        ]
+        recorded = recorded_chains.get(str(image_id), [])
         if recorded != [str(x) for x in chain_ids(config.diff_ids)]:
             add(
                 Problem(
@@ -95,7 +97,7 @@ def run_check(store: Store, *, verify_blobs: bool = True) -> list[Problem]:
                 )
             )
         for chain in recorded:
-            if c.execute("SELECT 1 FROM snapshots WHERE chain_id = ?", (chain,)).fetchone() is None:
+            if chain not in snapshot_rows:
                 add(
                     Problem(
                         "missing-snapshot", chain, f"{where}: snapshot record {chain} is missing"

@@ -154,8 +154,59 @@ class ImageUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    """One container row of ``system df -v``."""
+
+    id: str
+    name: str
+    image: str  #: what the user typed (``docker ps`` IMAGE)
+    image_id: str
+    state: str
+    created: float
+    size_rw: int  #: bytes in its writable layer (``containers/<id>/upper``)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainersDiskUsage:
+    """The ``Containers`` line of ``system df``."""
+
+    containers: tuple[ContainerUsage, ...] = ()
+    total: int = 0
+    active: int = 0  #: running, paused or restarting
+    size: int = 0  #: sum of the writable layers
+    reclaimable: int = 0  #: writable layers of containers that are not active
+
+
+@dataclass(frozen=True, slots=True)
+class BuildCacheUsage:
+    """One build-cache record of ``system df -v``."""
+
+    id: str  #: the cache key
+    kind: str  #: Docker's CACHE TYPE: regular, source.local, exec.cachemount...
+    description: str
+    size: int
+    created: float
+    last_used: float | None
+    usage_count: int
+    in_use: bool
+    shared: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuildCacheDiskUsage:
+    """The ``Build Cache`` line of ``system df`` (docker/cli's arithmetic)."""
+
+    records: tuple[BuildCacheUsage, ...] = ()
+    total: int = 0
+    active: int = 0  #: records in use
+    size: int = 0  #: records not shared with anything else
+    reclaimable: int = 0  #: ``size`` minus what is in use
+
+
+@dataclass(frozen=True, slots=True)
 class DiskUsage:
-    """``system df`` data for images: TOTAL, ACTIVE, SIZE, RECLAIMABLE (+ per image)."""
+    """``system df`` data: images (TOTAL, ACTIVE, SIZE, RECLAIMABLE + per image),
+    containers and build cache."""
 
     images: tuple[ImageUsage, ...]
     total: int
@@ -163,6 +214,8 @@ class DiskUsage:
     size: int  #: every layer counted once
     reclaimable: int  #: bytes of layers no active image uses
     blobs_size: int  #: bytes under content/blobs (compressed, as stored)
+    containers: ContainersDiskUsage = field(default_factory=ContainersDiskUsage)
+    build_cache: BuildCacheDiskUsage = field(default_factory=BuildCacheDiskUsage)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,8 +55,11 @@ from gantry.oci.manifest import MAX_MANIFEST_SIZE
 
 from . import _layers, names, schema
 from . import filters as _filters
-from .models import Deleted as DeletedEvent
 from .models import (
+    BuildCacheDiskUsage,
+    BuildCacheUsage,
+    ContainersDiskUsage,
+    ContainerUsage,
     DiskUsage,
     Event,
     GCReport,
@@ -69,6 +72,7 @@ from .models import (
     Snapshot,
     Untagged,
 )
+from .models import Deleted as DeletedEvent
 
 #: configs are small JSON documents; refuse absurd ones like manifests
 MAX_CONFIG_SIZE = 8 * 1024 * 1024
@@ -78,6 +82,11 @@ DEFAULT_GRACE = 3600.0
 INGEST_GRACE = 24 * 3600.0
 
 ImageLike = Image | str
+
+#: above this many candidates, GC loads the referenced digests at once
+_BULK = 64
+#: prefix of a snapshot directory being removed (renamed out of its live name first)
+_DOOMED = ".rm-"
 
 _RUNNING = ("running", "paused", "restarting")
 
@@ -842,8 +851,15 @@ class Store:
         freed = 0
         with schema.write(self._conn) as c:
             _expire_leases(c)
+            referenced: set[str] | None = None
+            if len(candidates) > _BULK:
+                # a sweep over every blob: one query, not one per blob
+                referenced = {str(r[0]) for r in c.execute("SELECT DISTINCT digest FROM blob_refs")}
             for d, not_after in candidates.items():
-                if c.execute("SELECT 1 FROM blob_refs WHERE digest = ? LIMIT 1", (d,)).fetchone():
+                if referenced is not None:
+                    if d in referenced:
+                        continue
+                elif c.execute("SELECT 1 FROM blob_refs WHERE digest = ? LIMIT 1", (d,)).fetchone():
                     continue
                 path = self.content.path(d)
                 try:
@@ -867,6 +883,11 @@ class Store:
         dirs: list[str] = []
         for entry in os.scandir(self.snapshots_dir):
             if entry.name in known:
+                continue
+            if entry.name.startswith(_DOOMED):
+                # a removal killed half way: never live, no grace needed
+                freed += _remove_tree(Path(entry.path))
+                dirs.append(entry.name)
                 continue
             try:
                 if entry.stat(follow_symlinks=False).st_mtime > cutoff:
@@ -1020,12 +1041,24 @@ class Store:
     # ------------------------------------------------------------- reporting
 
     def df(self) -> DiskUsage:
-        """``system df`` numbers for images (layers counted once across images)."""
+        """``system df``: images (layers counted once across images), containers, build cache.
+
+        A handful of queries and one directory listing of the blobs, whatever the
+        number of images; only containers' writable layers are walked.
+        """
         with schema.read(self._conn) as c:
             images = [_row_image(r) for r in c.execute(_IMAGE_SELECT).fetchall()]
             layer_rows = c.execute(
                 "SELECT l.image_id, l.chain_id, coalesce(s.size, 0) FROM image_layers l"
                 " LEFT JOIN snapshots s ON s.chain_id = l.chain_id"
+            ).fetchall()
+            container_rows = c.execute(
+                "SELECT id, name, image_ref, image_id, state, created FROM containers"
+                " ORDER BY created DESC, id"
+            ).fetchall()
+            cache_rows = c.execute(
+                "SELECT key, kind, description, size, created, last_used, usage_count, in_use,"
+                " shared FROM build_cache ORDER BY created, key"
             ).fetchall()
         users: dict[str, set[str]] = {}
         chain_size: dict[str, int] = {}
@@ -1054,17 +1087,40 @@ class Store:
         for img in images:
             if img.containers:
                 active_chains |= per_image.get(img.id, set())
-        blobs_size = 0
-        for d in self.content.iter_digests():
-            with contextlib.suppress(BlobNotFound):
-                blobs_size += self.content.size(d)
         return DiskUsage(
             images=tuple(usage),
             total=len(images),
             active=sum(1 for i in images if i.containers),
             size=total,
             reclaimable=total - sum(chain_size[ch] for ch in active_chains),
-            blobs_size=blobs_size,
+            blobs_size=self.content.total_size(),
+            containers=self._containers_usage(container_rows),
+            build_cache=_build_cache_usage(cache_rows),
+        )
+
+    def _containers_usage(self, rows: Sequence[Sequence[object]]) -> ContainersDiskUsage:
+        """Docker's ``Containers`` line: writable layers measured under ``containers/<id>``."""
+        out = []
+        for cid, name, image_ref, image_id, state, created in rows:
+            out.append(
+                ContainerUsage(
+                    id=str(cid),
+                    name=str(name),
+                    image=str(image_ref),
+                    image_id=str(image_id),
+                    state=str(state),
+                    created=float(created),  # type: ignore[arg-type]  # REAL
+                    size_rw=_tree_size(self.root / "containers" / str(cid) / "upper"),
+                )
+            )
+        size = sum(c.size_rw for c in out)
+        active = [c for c in out if c.state in _RUNNING]
+        return ContainersDiskUsage(
+            containers=tuple(out),
+            total=len(out),
+            active=len(active),
+            size=size,
+            reclaimable=size - sum(c.size_rw for c in active),
         )
 
     def check(self, *, verify_blobs: bool = True) -> list[Problem]:
@@ -1087,6 +1143,60 @@ class _Released:
         self.snapshot_dirs = []
 
 
+def _build_cache_usage(rows: Sequence[Sequence[object]]) -> BuildCacheDiskUsage:
+    """docker/cli's arithmetic: SIZE skips shared records, RECLAIMABLE is SIZE minus in-use."""
+    records = tuple(
+        BuildCacheUsage(
+            id=str(key),
+            kind=str(kind),
+            description=str(description),
+            size=int(size),  # type: ignore[call-overload]  # INTEGER
+            created=float(created),  # type: ignore[arg-type]  # REAL
+            last_used=None if last_used is None else float(last_used),  # type: ignore[arg-type]  # REAL
+            usage_count=int(usage_count),  # type: ignore[call-overload]  # INTEGER
+            in_use=bool(in_use),
+            shared=bool(shared),
+        )
+        for key, kind, description, size, created, last_used, usage_count, in_use, shared in rows
+    )
+    size = sum(r.size for r in records if not r.shared)
+    in_use = sum(r.size for r in records if r.in_use and not r.shared)
+    return BuildCacheDiskUsage(
+        records=records,
+        total=len(records),
+        active=sum(1 for r in records if r.in_use),
+        size=size,
+        reclaimable=size - in_use,
+    )
+
+
+def _tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (hard links once, symlinks not followed); 0 if none."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [str(path)]
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        with it:
+            for entry in it:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
 def _expire_leases(c: sqlite3.Connection) -> None:
     now = time.time()
     expired = [r[0] for r in c.execute("SELECT id FROM leases WHERE expires < ?", (now,))]
@@ -1105,7 +1215,7 @@ def _remove_tree(path: Path) -> int:
                     with contextlib.suppress(OSError):
                         size += os.lstat(os.path.join(dirpath, name)).st_size
             # rename first so a half-removed tree never sits under a live name
-            doomed = path.with_name(f".rm-{path.name}-{secrets.token_hex(4)}")
+            doomed = path.with_name(f"{_DOOMED}{path.name}-{secrets.token_hex(4)}")
             try:
                 os.rename(path, doomed)
             except OSError:
