@@ -4,6 +4,7 @@
   (``oci:`` layout on tmpfs <-> ``docker://127.0.0.1``), MB/s, median of the reps;
   every rep uses fresh servers on fresh ports and fresh data so that nothing is
   mounted or skipped;
+* the server side alone: one layer PUT (monolithic) and GET by curl;
 * manifest HEAD and GET requests per second with 32 keep-alive connections: a
   small asyncio raw-socket client (wrk cannot send HEAD), plus GET with ``wrk``
   when installed (``apt-get install wrk``). On 2 shared cores the Python client
@@ -224,6 +225,58 @@ def server(kind: str, work: Path) -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def curl_blob(addr: str, blob: Path, digest: str) -> tuple[float, float]:
+    """Server-side blob throughput without skopeo in the way: (PUT MB/s, GET MB/s) by curl."""
+    p = subprocess.run(
+        ["curl", "-s", "-i", "-X", "POST", f"http://{addr}/v2/curl/blobs/uploads/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    m = re.search(r"(?im)^location:\s*(\S+)", p.stdout)
+    if not m:
+        raise RuntimeError(f"no Location from {addr}: {p.stdout[:200]}")
+    loc = m.group(1)
+    if loc.startswith("/"):
+        loc = f"http://{addr}{loc}"
+    loc += ("&" if "?" in loc else "?") + f"digest={digest}"
+    put = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{speed_upload}",
+            "-T",
+            str(blob),
+            "-H",
+            "Content-Type: application/octet-stream",
+            loc,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    get = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{speed_download}",
+            f"http://{addr}/v2/curl/blobs/{digest}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if put[0] != "201" or get[0] != "200":
+        raise RuntimeError(f"curl blob PUT {put[0]} / GET {get[0]} on {addr}")
+    return float(put[1]) / 1e6, float(get[1]) / 1e6
+
+
 def skopeo(*args: str) -> float:
     t = time.perf_counter()
     p = subprocess.run(["skopeo", *args], capture_output=True, text=True)
@@ -314,8 +367,15 @@ def main() -> None:
                     pull = skopeo("copy", "--src-tls-verify=false", dest, f"oci:{pulled}:x")
                     shutil.rmtree(pulled)
                     r = results[kind]
-                    r.setdefault("push MB/s", []).append(size / push / 1e6)
-                    r.setdefault("pull MB/s", []).append(size / pull / 1e6)
+                    r.setdefault("skopeo push MB/s", []).append(size / push / 1e6)
+                    r.setdefault("skopeo pull MB/s", []).append(size / pull / 1e6)
+                    if shutil.which("curl"):
+                        layer = max(
+                            (src / "blobs" / "sha256").iterdir(), key=lambda q: q.stat().st_size
+                        )
+                        put_mbs, get_mbs = curl_blob(addr, layer, "sha256:" + layer.name)
+                        r.setdefault("curl blob PUT MB/s (1 layer)", []).append(put_mbs)
+                        r.setdefault("curl blob GET MB/s (1 layer)", []).append(get_mbs)
                     url = f"http://{addr}/v2/bench/img/manifests/latest"
                     for method in ("HEAD", "GET"):
                         rps = aio_rps(url, method, args.seconds)
