@@ -105,8 +105,11 @@ def test_add_flags() -> None:
     instr = last("ADD a /")
     assert isinstance(instr, AddInstr) and instr.unpack is None and instr.checksum is None
     assert last("ADD --unpack=false a /").unpack is False  # type: ignore[attr-defined]  # an AddInstr
-    assert error("ADD --checksum=md5:00 a /") == "unsupported digest algorithm: md5"
-    assert error("ADD --checksum=sha256:abc a /") == "invalid checksum digest length: sha256:abc"
+    assert error("ADD --checksum=md5:00 https://x/a /") == "unsupported digest algorithm: md5"
+    assert (
+        error("ADD --checksum=sha256:abc https://x/a /")
+        == "invalid checksum digest length: sha256:abc"
+    )
     assert error("ADD --from=x a /") == "unknown flag: --from"
     assert error("COPY --checksum=x a /") == "unknown flag: --checksum"
 
@@ -320,3 +323,83 @@ def test_healthcheck_flags() -> None:
 )
 def test_healthcheck_errors(text: str, message: str) -> None:
     assert error(text) == message
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "https://example.com/a.tgz",
+        "http://example.com/a",
+        "https://github.com/moby/buildkit.git#v0.13.0",
+        "git@github.com:moby/buildkit.git",
+        "git://example.com/repo",
+        "ssh://git@example.com/repo.git",
+        "github.com/moby/buildkit",
+        "https://$HOST/a",  # decided after expansion
+        "${URL}",
+    ],
+)
+def test_add_checksum_with_remote_sources(src: str) -> None:
+    digest = "sha256:" + "1" * 64
+    instr = last(f"ADD --checksum={digest} {src} /dst")
+    assert isinstance(instr, AddInstr) and instr.checksum == digest
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ADD --checksum=sha256:{h} a.tgz /", "checksum requires HTTP(S) or Git sources"),
+        ("ADD --checksum=sha256:{h} HTTPS://x/a /", "checksum requires HTTP(S) or Git sources"),
+        ("ADD --checksum=sha256:{h} ./x.git /", "checksum requires HTTP(S) or Git sources"),
+        (
+            "ADD --checksum=sha256:{h} https://x/a https://x/b /",
+            "checksum can't be specified for multiple sources",
+        ),
+        ("ADD --checksum=md5:0 a /", "checksum requires HTTP(S) or Git sources"),
+        (
+            "ADD --checksum=sha256:{h} <<EOF /x\nhi\nEOF",
+            "checksum can't be specified for multiple sources",
+        ),
+    ],
+)
+def test_add_checksum_source_errors(text: str, message: str) -> None:
+    assert error(text.replace("{h}", "2" * 64).replace("\\n", "\n")) == message
+
+
+def test_exclude_patterns_are_checked_like_dockerignore() -> None:
+    instr = last("COPY --exclude=**/*.md --exclude=!keep.md --exclude=[a-c]? . /")
+    assert isinstance(instr, CopyInstr)
+    assert instr.excludes == ("**/*.md", "!keep.md", "[a-c]?")
+    assert error("COPY --exclude=[ . /") == "invalid --exclude pattern '[': syntax error in pattern"
+    assert error("ADD --exclude=ok --exclude=a[z-a] . /") == (
+        "invalid --exclude pattern 'a[z-a]': syntax error in pattern "
+        "(invalid character class range)"
+    )
+    assert error("COPY --exclude=! . /") == 'illegal exclusion pattern: "!"'
+    # a pattern with a variable is checked when the builder compiles it
+    instr = last("COPY --exclude=$PAT[ . /")
+    assert isinstance(instr, CopyInstr) and instr.excludes == ("$PAT[",)
+
+
+@pytest.mark.parametrize(
+    ("src", "http", "git"),
+    [
+        ("https://x/a.tgz", True, False),
+        ("https://x/repo.git", True, True),
+        ("https://x/repo.git#main:sub", True, True),
+        ("https://x/repo.git?x=1", True, False),
+        ("git@github.com:org/repo", False, True),
+        ("git://host/repo", False, True),
+        ("ssh://host/repo", False, True),
+        ("github.com/org/repo", False, True),
+        ("./repo.git", False, False),
+        ("a:b", False, False),
+        ("@host:x", False, False),
+        ("HTTP://x/a", False, False),
+    ],
+)
+def test_remote_source_kinds(src: str, http: bool, git: bool) -> None:
+    from gantry.dockerfile.remote import is_git_source, is_http_source, is_remote_source
+
+    assert (is_http_source(src), is_git_source(src)) == (http, git)
+    assert is_remote_source(src) == (http or git)

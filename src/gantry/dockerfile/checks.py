@@ -59,6 +59,7 @@ from gantry.dockerfile.instructions import (
     parse_instructions,
 )
 from gantry.dockerfile.parser import Node, ParseResult, parse
+from gantry.dockerfile.remote import is_remote_source
 from gantry.dockerfile.rules import practices
 from gantry.dockerfile.stages import Stage, StageGraph, build_stage_graph
 from gantry.dockerfile.suggest import closest
@@ -939,7 +940,7 @@ def _copy_ignored(instr: CopyInstr | AddInstr, matcher: PatternMatcher, out: _Co
         return
     verb = "Add" if isinstance(instr, AddInstr) else "Copy"
     for raw in instr.sources:
-        if raw.startswith(("http://", "https://", "git@")):
+        if is_remote_source(raw):
             continue
         src = _clean(raw)
         if src in (".", "/"):

@@ -146,8 +146,11 @@ def _scan_chunk(pattern: str, i: int) -> tuple[int, int]:
     return start, i
 
 
-def validate_pattern_syntax(pattern: str) -> None:
-    """Raise :class:`IgnorePatternError` where Go's ``filepath.Match`` returns ErrBadPattern."""
+def validate_pattern_syntax(pattern: str, *, kind: str = ".dockerignore") -> None:
+    """Raise :class:`IgnorePatternError` where Go's ``filepath.Match`` returns ErrBadPattern.
+
+    ``kind`` names where the pattern comes from in the message (``--exclude``...).
+    """
     i = 0
     try:
         while i < len(pattern):
@@ -155,9 +158,7 @@ def validate_pattern_syntax(pattern: str) -> None:
             _check_chunk(pattern[start:end])
             i = end
     except ValueError:
-        raise IgnorePatternError(
-            f"invalid .dockerignore pattern {pattern!r}: {BAD_PATTERN}"
-        ) from None
+        raise IgnorePatternError(f"invalid {kind} pattern {pattern!r}: {BAD_PATTERN}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -423,7 +424,9 @@ class Pattern:
         "match_type",
     )
 
-    def __init__(self, cleaned: str, exclusion: bool = False) -> None:
+    def __init__(
+        self, cleaned: str, exclusion: bool = False, *, kind: str = ".dockerignore"
+    ) -> None:
         self.cleaned = cleaned
         self.exclusion = exclusion
         self.dirs = cleaned.split("/")
@@ -436,7 +439,7 @@ class Pattern:
             except (ValueError, re.error) as err:
                 shown = ("!" if exclusion else "") + cleaned
                 raise IgnorePatternError(
-                    f"invalid .dockerignore pattern {shown!r}: {BAD_PATTERN} ({err})"
+                    f"invalid {kind} pattern {shown!r}: {BAD_PATTERN} ({err})"
                 ) from None
 
     def __repr__(self) -> str:
@@ -565,10 +568,11 @@ class PatternMatcher:
     """A compiled list of ``.dockerignore`` patterns (patternmatcher's PatternMatcher).
 
     ``PatternMatcher(["*.log", "!important.log"])``. Patterns are trimmed, cleaned and
-    syntax-checked here; empty ones are dropped. Raises :class:`IgnorePatternError`.
+    syntax-checked here; empty ones are dropped. Raises :class:`IgnorePatternError`, whose
+    message names ``kind`` (``.dockerignore``, or ``--exclude`` for COPY/ADD patterns).
     """
 
-    def __init__(self, patterns: Iterable[str]) -> None:
+    def __init__(self, patterns: Iterable[str], *, kind: str = ".dockerignore") -> None:
         self.patterns: list[Pattern] = []
         self.exclusions = False
         for raw in patterns:
@@ -583,8 +587,8 @@ class PatternMatcher:
                 exclusion = True
                 p = p[1:]
                 self.exclusions = True
-            validate_pattern_syntax(p)
-            self.patterns.append(Pattern(p, exclusion))
+            validate_pattern_syntax(p, kind=kind)
+            self.patterns.append(Pattern(p, exclusion, kind=kind))
         self._excl = [p for p in self.patterns if p.exclusion]
 
     def __repr__(self) -> str:

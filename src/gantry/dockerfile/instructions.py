@@ -24,10 +24,12 @@ from gantry.dockerfile.durations import DurationError, parse_duration
 from gantry.dockerfile.flags import FlagError, FlagKind, FlagValue, parse_flags
 from gantry.dockerfile.goquote import go_quote
 from gantry.dockerfile.heredoc import Heredoc, parse_heredoc
+from gantry.dockerfile.ignore import PatternMatcher
 from gantry.dockerfile.mounts import Mount, MountError, parse_mount
 from gantry.dockerfile.parser import INSTRUCTIONS, Node, ParseResult, ParseWarning, parse
+from gantry.dockerfile.remote import is_git_source, is_http_source
 from gantry.dockerfile.suggest import with_suggestion
-from gantry.errors import DockerfileError
+from gantry.errors import DockerfileError, IgnorePatternError
 
 __all__ = [
     "AddInstr",
@@ -356,6 +358,23 @@ def _check_checksum(value: str) -> None:
         raise _Bad(f"invalid checksum digest length: {value}")
 
 
+def _check_excludes(patterns: tuple[str, ...]) -> None:
+    """Compile ``--exclude`` patterns as the copy will (``.dockerignore`` syntax)."""
+    try:
+        PatternMatcher([p for p in patterns if "$" not in p], kind="--exclude")
+    except IgnorePatternError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _check_checksum_sources(sources: tuple[str, ...]) -> None:
+    """``ADD --checksum`` needs exactly one source, fetched over HTTP(S) or Git."""
+    if len(sources) != 1:
+        raise _Bad("checksum can't be specified for multiple sources")
+    src = sources[0]
+    if "$" not in src and not (is_http_source(src) or is_git_source(src)):
+        raise _Bad("checksum requires HTTP(S) or Git sources")
+
+
 def _copying(node: Node, name: str) -> tuple[tuple[str, ...], tuple[SourceContent, ...], str]:
     if len(node.args) < 2:
         raise _Bad(
@@ -535,6 +554,7 @@ def _copy_common(
         "link": _bool(flags, "link"),
         "excludes": _strs(flags, "exclude"),
     }
+    _check_excludes(common["excludes"])
     return common, flags
 
 
@@ -548,6 +568,7 @@ def _add(node: Node) -> Instruction:
     common, flags = _copy_common(node, "ADD", _ADD_FLAGS)
     checksum = _str(flags, "checksum")
     if checksum:
+        _check_checksum_sources(common["sources"])  # BuildKit checks the sources first
         _check_checksum(checksum)
     unpack = flags.get("unpack")
     return AddInstr(

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gantry.dockerfile.instructions import AddInstr, Instruction, RunInstr
+from gantry.dockerfile.remote import is_remote_source
 from gantry.errors import InvalidReference
 from gantry.reference import parse as parse_reference
 
@@ -309,12 +310,7 @@ _ARCHIVE = re.compile(
 
 
 def _is_remote(src: str) -> bool:
-    lowered = src.lower()
-    return (
-        lowered.startswith(("http://", "https://", "git@", "git://", "ssh://"))
-        or lowered.endswith(".git")
-        or "$" in src
-    )
+    return is_remote_source(src) or src.lower().endswith(".git") or "$" in src
 
 
 def add_hits(add: AddInstr) -> list[Hit]:
