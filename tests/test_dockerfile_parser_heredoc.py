@@ -116,3 +116,36 @@ def test_heredoc_with_continuation_on_instruction_line() -> None:
 def test_from_line_ignores_unbalanced_line() -> None:
     assert heredocs_from_line("RUN 'oops <<EOF") == []
     assert [d.name for d in heredocs_from_line("RUN <<EOF <<-'B' 2<<C")] == ["EOF", "B", "C"]
+
+
+def test_file_descriptor_is_ascii_digits_only() -> None:
+    # Go's \d is [0-9]: an Arabic-Indic three is no file descriptor, so no heredoc
+    assert parse_heredoc("\u0663<<EOF") is None
+    assert parse_heredoc("\uff13<<EOF") is None
+    r = parse("FROM a\nRUN \u0663<<EOF\nEOF\n")
+    assert r.nodes[1].heredocs == [] and [n.name for n in r.nodes] == ["from", "run", "eof"]
+
+
+def test_huge_file_descriptor_saturates_instead_of_failing() -> None:
+    max_fd = (1 << 64) - 1
+    doc = parse_heredoc("9" * 5000 + "<<EOF")
+    assert doc is not None and doc.file_descriptor == max_fd
+    assert parse_heredoc("18446744073709551616<<EOF").file_descriptor == max_fd  # type: ignore[union-attr]  # a heredoc
+    assert parse_heredoc("0000000000000000000000007<<EOF").file_descriptor == 7  # type: ignore[union-attr]  # a heredoc
+    r = parse("FROM a\nRUN " + "1" * 5000 + "<<EOF cat\nx\nEOF\n")
+    assert r.nodes[1].heredocs[0].content == "x\n"
+
+
+def test_heredoc_word_must_match_whole() -> None:
+    # Go's $ is the end of the text: the trailing newline is part of the name word
+    doc = parse_heredoc("<<EOF\n")
+    assert doc is not None and doc.name == "EOF"
+    assert parse_heredoc("x<<EOF") is None
+    assert parse_heredoc("<<EOF<") is None
+
+
+def test_crlf_heredoc_terminator_and_body() -> None:
+    r = parse(b"FROM a\r\nRUN <<EOF\r\necho hi\r\nEOF\r\nRUN true\r\n")
+    doc = r.nodes[1].heredocs[0]
+    assert doc.name == "EOF" and doc.content == "echo hi\r\n"  # body kept byte for byte
+    assert [n.name for n in r.nodes] == ["from", "run", "run"]

@@ -31,8 +31,10 @@ __all__ = [
     "parse_heredoc",
 ]
 
-# [fd]<<[-][blanks]rest -- rest must not contain another '<'
-_HEREDOC = re.compile(r"^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$")
+# [fd]<<[-][blanks]rest -- rest must not contain another '<'; used with fullmatch.
+# ASCII: Go's \d is [0-9] only (an Arabic-Indic digit is no file descriptor).
+_HEREDOC = re.compile(r"(\d*)<<(-?)[\t\n\f\r ]*([^<]*)", re.ASCII)
+_MAX_FD = (1 << 64) - 1  # strconv.ParseUint(s, 10, 0) saturates here
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
 _BLANKS = frozenset(" \t\n\r\f\v")
 
@@ -154,13 +156,22 @@ def _count_quotes(s: str) -> int:
     return s.count("'") + s.count('"')
 
 
+def _parse_fd(text: str) -> int:
+    """BuildKit ignores ParseUint's error: "" is 0, too many digits give the maximum."""
+    if not text:
+        return 0
+    if len(text.lstrip("0")) > 20:
+        return _MAX_FD
+    return min(int(text), _MAX_FD)
+
+
 def parse_heredoc(word: str) -> Heredoc | None:
     """The heredoc a single word opens, or None when it is not a heredoc word.
 
     Raises :class:`DockerfileError` (without a line) when the word is a heredoc
     whose name has unbalanced quotes (``<<'EOF``).
     """
-    m = _HEREDOC.match(word)
+    m = _HEREDOC.fullmatch(word)
     if m is None:
         return None
     fd_text, dash, rest = m.groups()
@@ -178,7 +189,7 @@ def parse_heredoc(word: str) -> Heredoc | None:
     name = words[0]
     return Heredoc(
         name=name,
-        file_descriptor=int(fd_text) if fd_text else 0,
+        file_descriptor=_parse_fd(fd_text),
         expand=_count_quotes(name) == _count_quotes(raw[0]),
         chomp=dash == "-",
     )
