@@ -226,6 +226,7 @@ def test_forged_and_expired_tokens_are_refused(tmp_path: Path, token_setup: dict
         for tok in (forged, expired, wrong_aud, wrong_iss, unsigned, "garbage"):
             r = await c.get("/v2/x/tags/list", headers={"Authorization": f"Bearer {tok}"})
             assert r.status == 401, tok
+            assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
         r = await c.get("/v2/x/tags/list", headers={"Authorization": f"Bearer {good}"})
         assert r.status == 404  # authorised; the repository just does not exist
 

@@ -404,12 +404,15 @@ class Registry:
         except RegistryError as err:
             if err.code != "UNAUTHORIZED":
                 return error_response(err)
-            insufficient = "Authorization" in request.headers and isinstance(
-                self.auth, _auth.TokenAuth
-            )
-            challenge = self.auth.challenge(
-                needed, error="insufficient_scope" if insufficient else None
-            )
+            error = None
+            if "Authorization" in request.headers and isinstance(self.auth, _auth.TokenAuth):
+                # RFC 6750: a bad token is invalid_token, a good one lacking scope is not
+                error = (
+                    "invalid_token"
+                    if err.message.startswith("invalid token")
+                    else "insufficient_scope"
+                )
+            challenge = self.auth.challenge(needed, error=error)
             headers = {"WWW-Authenticate": challenge} if challenge else {}
             return error_response(err, headers)
 
