@@ -21,6 +21,17 @@ from gantry.errors import GantryError
 # name -> "module:attribute" of a click.Command, imported on first use.
 COMMANDS: dict[str, str] = {
     "version": "gantry.cli.version:version",
+    "run": "gantry.cli.run:run",
+    "create": "gantry.cli.run:create",
+    "start": "gantry.cli.container:start",
+    "stop": "gantry.cli.container:stop",
+    "kill": "gantry.cli.container:kill",
+    "restart": "gantry.cli.container:restart",
+    "rm": "gantry.cli.container:rm",
+    "ps": "gantry.cli.container:ps",
+    "logs": "gantry.cli.container:logs",
+    "wait": "gantry.cli.container:wait",
+    "inspect": "gantry.cli.container:inspect_any",
     "lint": "gantry.cli.lint:lint",
     "build": "gantry.cli.build:build",
     "import": "gantry.cli.archive:import_",
@@ -34,6 +45,25 @@ COMMANDS: dict[str, str] = {
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "container": (
+        "Manage containers",
+        {
+            "run": "gantry.cli.run:run",
+            "create": "gantry.cli.run:create",
+            "start": "gantry.cli.container:start",
+            "stop": "gantry.cli.container:stop",
+            "kill": "gantry.cli.container:kill",
+            "restart": "gantry.cli.container:restart",
+            "rm": "gantry.cli.container:rm",
+            "ls": "gantry.cli.container:ps",
+            "list": "gantry.cli.container:ps",
+            "ps": "gantry.cli.container:ps",
+            "logs": "gantry.cli.container:logs",
+            "wait": "gantry.cli.container:wait",
+            "inspect": "gantry.cli.container:inspect",
+            "prune": "gantry.cli.container:prune",
+        },
+    ),
     "dockerfile": (
         "Inspect Dockerfiles the way the builder reads them",
         {"expand": "gantry.cli.dockerfile_expand:expand", "dump": "gantry.cli.dockerfile:dump"},
@@ -78,7 +108,6 @@ ALIASES: dict[str, tuple[str, str]] = {
     "images": ("image", "ls"),
     "rmi": ("image", "rm"),
     "tag": ("image", "tag"),
-    "inspect": ("image", "inspect"),
     "history": ("image", "history"),
 }
 

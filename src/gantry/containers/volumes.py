@@ -1,0 +1,153 @@
+"""Named volumes (Docker's ``local`` driver): ``<root>/volumes/<name>/_data``.
+
+Each volume keeps its metadata next to its data in ``<root>/volumes/<name>/volume.json``
+(created time, labels, options, anonymous or not). A volume is in use while a container's
+``Mounts`` name it; ``remove`` refuses such a volume as Docker does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gantry.errors import Conflict, NotFound, UsageError
+
+VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    mountpoint: Path
+    created: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+    def inspect(self) -> dict[str, Any]:
+        """``docker volume inspect``'s object."""
+        created = datetime.fromtimestamp(self.created, UTC).astimezone()
+        return {
+            "CreatedAt": created.isoformat(timespec="seconds"),
+            "Driver": "local",
+            "Labels": dict(self.labels) or None,
+            "Mountpoint": str(self.mountpoint),
+            "Name": self.name,
+            "Options": dict(self.options) or None,
+            "Scope": "local",
+        }
+
+
+class Volumes:
+    """The volumes under ``<root>/volumes``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.dir = Path(root) / "volumes"
+
+    def _meta(self, name: str) -> Path:
+        return self.dir / name / "volume.json"
+
+    def create(
+        self,
+        name: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        anonymous: bool = False,
+    ) -> Volume:
+        """Create (or, as Docker, return the existing) volume ``name``; random if None."""
+        if name is None:
+            name = secrets.token_hex(32)
+            anonymous = True
+        if not VALID_NAME.match(name):
+            raise UsageError(
+                f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
+                "directory, use absolute path"
+            )
+        existing = self.find(name)
+        if existing is not None:
+            return existing
+        vdir = self.dir / name
+        (vdir / "_data").mkdir(parents=True, exist_ok=True)
+        vol = Volume(
+            name,
+            vdir / "_data",
+            time.time(),
+            dict(labels or {}),
+            dict(options or {}),
+            anonymous,
+        )
+        tmp = vdir / ".volume.json.tmp"
+        tmp.write_text(
+            json.dumps(
+                {
+                    "created": vol.created,
+                    "labels": dict(vol.labels),
+                    "options": dict(vol.options),
+                    "anonymous": anonymous,
+                }
+            )
+        )
+        os.replace(tmp, self._meta(name))
+        return vol
+
+    def find(self, name: str) -> Volume | None:
+        try:
+            meta = json.loads(self._meta(name).read_text())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+        return Volume(
+            name,
+            self.dir / name / "_data",
+            float(meta.get("created", 0)),
+            dict(meta.get("labels") or {}),
+            dict(meta.get("options") or {}),
+            bool(meta.get("anonymous")),
+        )
+
+    def get(self, name: str) -> Volume:
+        vol = self.find(name)
+        if vol is None:
+            raise NotFound(f"get {name}: no such volume")
+        return vol
+
+    def list(self) -> list[Volume]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for entry in sorted(os.listdir(self.dir)):
+            vol = self.find(entry)
+            if vol is not None:
+                out.append(vol)
+        return out
+
+    def remove(self, name: str, *, in_use_by: Iterable[str] = (), force: bool = False) -> None:
+        """Remove ``name``; refused while containers (``in_use_by``) use it."""
+        users = list(in_use_by)
+        if self.find(name) is None:
+            if force:
+                return
+            raise NotFound(f"get {name}: no such volume")
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        shutil.rmtree(self.dir / name)
+
+    def size(self, name: str) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.dir / name / "_data"):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        return total
