@@ -5,7 +5,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 APT_PKGS := runc skopeo podman buildah umoci docker-registry busybox-static debootstrap \
-            iproute2 iptables nftables xz-utils zstd bzip2 curl
+            iproute2 iptables nftables xz-utils zstd bzip2 curl wrk
 STAMP   := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: setup apt venv test test-quick lint typecheck demo bench clean
