@@ -20,13 +20,28 @@ from dataclasses import dataclass
 
 from gantry import reference
 from gantry.digest import Digest
-from gantry.errors import GantryError, InvalidManifest, RegistryError, StoreError
-from gantry.oci import Descriptor, Index, Manifest, Platform, host_platform, parse_manifest
+from gantry.errors import (
+    DigestMismatch,
+    GantryError,
+    InvalidManifest,
+    RegistryError,
+    StoreError,
+)
+from gantry.oci import (
+    Descriptor,
+    Index,
+    Manifest,
+    Platform,
+    host_platform,
+    parse_config,
+    parse_manifest,
+)
 from gantry.oci import mediatypes as mt
 from gantry.store import Image, Store
 
 from . import progress as ev
 from .client import RegistryClient
+from .diffid import LayerScan
 from .progress import Event, ProgressCallback, emit_nothing
 from .sources import Sources
 from .transport import TransportError
@@ -106,8 +121,14 @@ class _Puller:
         repo: str,
         emit: ProgressCallback,
         concurrency: int,
+        diff_ids: dict[str, Digest] | None = None,
     ) -> None:
         self.store = store
+        #: layer digest -> diff ID from the config: checked while streaming
+        self.diff_ids = diff_ids or {}
+        #: layer digest -> unpacked size, for every layer measured while streaming
+        self.sizes: dict[str, int] = {}
+        self._lock = threading.Lock()
         self.client = client
         self.repo = repo
         self.emit = emit
@@ -150,11 +171,15 @@ class _Puller:
         assert isinstance(w, BlobWriter)
         total = desc.size
         failures = 0
+        expected_diff = self.diff_ids.get(desc.digest)
+        scan: list[LayerScan] = []
+        if expected_diff is not None:
+            scan.append(LayerScan(w.path, w.size))
         try:
             while True:
                 start = w.size
                 try:
-                    self._stream_into(w, desc, sid, cancel)
+                    self._stream_into(w, desc, sid, cancel, scan)
                 except TransportError:
                     failures += 1
                     if failures >= self.client.retry.attempts + 3:
@@ -172,16 +197,42 @@ class _Puller:
                     raise
                 break
             self.emit(Event(sid, ev.VERIFYING))
+            if scan and w.size == total and w.digest == desc.digest:
+                diff_id, unpacked = scan.pop().result()
+                if diff_id != expected_diff:
+                    raise DigestMismatch(
+                        f"layer {desc.digest}: diff ID mismatch: the config says "
+                        f"{expected_diff}, the layer is {diff_id}"
+                    )
+                with self._lock:
+                    self.sizes[desc.digest] = unpacked
             w.commit()
         except BaseException:
             w.abort()
             raise
+        finally:
+            for s in scan:
+                s.close()
         self.emit(Event(sid, ev.DOWNLOAD_COMPLETE))
 
-    def _stream_into(self, w: object, desc: Descriptor, sid: str, cancel: threading.Event) -> None:
+    def _stream_into(
+        self,
+        w: object,
+        desc: Descriptor,
+        sid: str,
+        cancel: threading.Event,
+        scan: list[LayerScan],
+    ) -> None:
         from gantry.content.store import BlobWriter
 
         assert isinstance(w, BlobWriter)
+
+        def restart() -> None:
+            w.reset()
+            if scan:
+                scan.pop().close()
+                scan.append(LayerScan())
+
         total = desc.size
         if w.size >= total:
             return
@@ -190,16 +241,18 @@ class _Puller:
             if resp.status == 206:
                 cr = resp.headers.get("Content-Range", "")
                 if not cr.startswith(f"bytes {w.size}-"):
-                    w.reset()
+                    restart()
                     resp.close()
                     raise TransportError(f"unexpected Content-Range {cr!r}")
             elif w.size:
-                w.reset()  # the registry ignored Range: start over
+                restart()  # the registry ignored Range: start over
             last = 0.0
             for chunk in resp.stream():
                 if cancel.is_set():
                     raise GantryError("cancelled")
                 w.write(chunk)
+                if scan:
+                    scan[0].write(chunk)
                 now = time.monotonic()
                 if now - last > 0.1:
                     last = now
@@ -295,8 +348,10 @@ def _finish(
                     )
                 content.write(cfg, manifest.config.digest)
                 downloaded = True
+            diff_ids = _diff_ids(store, manifest)
+            sizes: dict[str, int] = {}
             if missing:
-                _download_all(store, client, repo, missing, emit, concurrency)
+                sizes = _download_all(store, client, repo, missing, emit, concurrency, diff_ids)
                 downloaded = True
             for desc in missing:
                 emit(Event(short(desc.digest), ev.PULL_COMPLETE))
@@ -308,6 +363,8 @@ def _finish(
                 tags=[str(ref)] if tag and ref.digest is None and ref.tag else [],
                 repo_digests=[f"{ref.name}@{top_digest}"],
                 blobs=[d for _, d in indexes],
+                layer_sizes=sizes,
+                tag_time=False,
             )
     finally:
         sources.close()
@@ -322,8 +379,10 @@ def _download_all(
     missing: list[Descriptor],
     emit: ProgressCallback,
     concurrency: int,
-) -> None:
-    puller = _Puller(store, client, repo, emit, concurrency)
+    diff_ids: dict[str, Digest] | None = None,
+) -> dict[str, int]:
+    """Download ``missing``; returns the unpacked sizes measured on the way."""
+    puller = _Puller(store, client, repo, emit, concurrency, diff_ids)
     cancel = threading.Event()
     unique = list({d.digest: d for d in missing}.values())
     with ThreadPoolExecutor(max_workers=min(len(unique), puller.concurrency)) as pool:
@@ -334,6 +393,24 @@ def _download_all(
         except BaseException:
             cancel.set()
             raise
+    return puller.sizes
+
+
+def _diff_ids(store: Store, manifest: Manifest) -> dict[str, Digest]:
+    """Layer digest -> diff ID from the (stored) config; {} when they cannot be paired
+    (a malformed config is then refused by ``Store.add_image``, with its wording)."""
+    try:
+        cfg = parse_config(store.content.read(manifest.config.digest, max_size=MAX_CONFIG_SIZE))
+    except GantryError:
+        return {}
+    diffs = cfg.diff_ids
+    if len(diffs) != len(manifest.layers):
+        return {}
+    out: dict[str, Digest] = {}
+    for desc, diff in zip(manifest.layers, diffs, strict=True):
+        if out.setdefault(desc.digest, Digest(diff)) != diff:
+            return {}  # one blob, two diff IDs: let add_image refuse it
+    return out
 
 
 def pull_all_tags(
