@@ -266,6 +266,11 @@ def ps(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str, last:
     from gantry.containers.filters import match_ps
 
     flt = parse_filters(filters)
+    from gantry.containers.filters import PS_FILTERS
+
+    for key in flt:
+        if key not in PS_FILTERS:
+            raise UsageError(f"invalid filter '{key}'")
     if latest:
         last = 1
     show_all = all_ or last > 0 or bool(flt.get("status")) or bool(flt.get("exited"))

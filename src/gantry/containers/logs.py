@@ -68,7 +68,8 @@ class JsonLogWriter:
             "stream": stream,
             "time": format_time(time.time_ns()),
         }
-        os.write(self._fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        os.write(self._fd, (line + "\n").encode())
 
     def write(self, stream: str, chunk: bytes) -> None:
         buf = self._pending.get(stream, b"") + chunk
