@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from test_containers_support import (
-    croot,  # noqa: F401 - fixture
     err,
     gantry,
     image_with,
@@ -25,6 +24,7 @@ from test_containers_support import (
 )
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["test_containers_support"]  # the croot fixture
 
 
 def test_foreground_output_streams_and_exit_codes(croot: Path) -> None:
@@ -222,8 +222,15 @@ def test_killed_supervisor_is_reconciled(croot: Path) -> None:
     # the container outlived its supervisor: still running
     assert inspect(croot, cid)["State"]["Status"] == "running"
     os.kill(ctr_pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{ctr_pid}/stat")
-             or "Z" in open(f"/proc/{ctr_pid}/stat").read().split(")")[1][:3])  # fmt: skip
+
+    def gone() -> bool:
+        try:
+            stat = Path(f"/proc/{ctr_pid}/stat").read_text()
+        except OSError:
+            return True
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+    wait_for(gone)
     doc = wait_for(lambda: (d := inspect(croot, cid))["State"]["Status"] == "exited" and d)
     assert doc["State"]["ExitCode"] == 255
     assert "exit status unknown" in doc["State"]["Error"]

@@ -23,8 +23,15 @@ from typing import Any
 
 import pytest
 
-from gantry.oci import ContainerConfig, Descriptor, History, ImageConfig, Manifest, RootFS
-from gantry.oci import mediatypes
+from gantry.oci import (
+    ContainerConfig,
+    Descriptor,
+    History,
+    ImageConfig,
+    Manifest,
+    RootFS,
+    mediatypes,
+)
 from gantry.store import Image, Store
 
 PROJECT = Path(__file__).resolve().parent.parent
