@@ -36,8 +36,8 @@ def test_layout_and_schema(store: Store, root: Path) -> None:
     assert (root / "snapshots").is_dir()
     conn = sqlite3.connect(root / "meta.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    # version 2 added images.last_tag_time (see test_store_migrate.py)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    # 2 added images.last_tag_time, 3 build_cache.media_type (see test_store_migrate.py)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"images", "tags", "repo_digests", "snapshots", "containers", "build_cache"} <= tables
     # reopening is fine; a newer schema is refused

@@ -7,6 +7,8 @@ guarantees and ``docs/store.md`` for the on-disk layout.
 from gantry.store.models import (
     BuildCacheDiskUsage,
     BuildCacheUsage,
+    CachePruneReport,
+    CacheRecord,
     ContainersDiskUsage,
     ContainerUsage,
     Deleted,
@@ -28,6 +30,8 @@ __all__ = [
     "DEFAULT_GRACE",
     "BuildCacheDiskUsage",
     "BuildCacheUsage",
+    "CachePruneReport",
+    "CacheRecord",
     "ContainerUsage",
     "ContainersDiskUsage",
     "Deleted",

@@ -178,6 +178,39 @@ class ContainersDiskUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheRecord:
+    """One build-cache record: a build step's result, kept by its cache key.
+
+    The record holds (as owner ``cache:<key>``) its layer blob, any extra blobs
+    given to :meth:`Store.put_cache_record`, and the snapshot chain ``chain_id``.
+    """
+
+    key: str
+    kind: str  #: Docker's CACHE TYPE: regular, source.local, exec.cachemount...
+    description: str
+    parent: str | None  #: parent record's key
+    layer_digest: Digest | None  #: the step's layer blob; None if the step changed no files
+    media_type: str  #: of ``layer_digest`` ("" if unknown)
+    diff_id: Digest | None
+    chain_id: Digest | None  #: the snapshot chain after the step
+    config: str | None  #: JSON image config after the step, if recorded
+    size: int
+    created: float
+    last_used: float | None
+    usage_count: int
+    in_use: bool = False
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CachePruneReport:
+    """What :meth:`Store.prune_cache` removed: keys, and the records' total size."""
+
+    deleted: tuple[str, ...]
+    reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
 class BuildCacheUsage:
     """One build-cache record of ``system df -v``."""
 

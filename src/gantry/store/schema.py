@@ -9,7 +9,7 @@ The schema is versioned with ``PRAGMA user_version`` and created on first use
 under an exclusive ``flock`` on ``<root>/meta.lock``, so processes racing to
 initialize a fresh root do not trip over each other. An older database is
 migrated in place, in one transaction, under the same lock (``_MIGRATIONS``:
-1 -> 2 adds ``images.last_tag_time``).
+1 -> 2 adds ``images.last_tag_time``; 2 -> 3 adds ``build_cache.media_type``).
 
 Tables (all digests are ``algo:hex`` strings; times are Unix seconds, float):
 
@@ -26,7 +26,7 @@ Tables (all digests are ``algo:hex`` strings; times are Unix seconds, float):
 ``snapshot_refs``   owner -> chain ID; the refcount of a snapshot is its row count
 ``layer_sizes``     cache: layer blob digest -> unpacked size (sum of tar entry sizes)
 ``containers``      for the runtime room (schema only here)
-``build_cache``     for the build room (schema only here)
+``build_cache``     cached build-step results (``Store.put_cache_record`` and friends)
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ from pathlib import Path
 
 from gantry.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: version -> statements that bring a database of that version to the next one
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE images ADD COLUMN last_tag_time REAL",),
+    # the record's own layer media type: the chain's snapshot may come from another blob
+    2: ("ALTER TABLE build_cache ADD COLUMN media_type TEXT",),
 }
 
 BUSY_TIMEOUT_MS = 30_000
@@ -147,7 +149,7 @@ CREATE TABLE containers (
 );
 CREATE INDEX containers_image ON containers(image_id);
 
--- Build cache (owned by gantry.build): one row per cached step result. Blobs
+-- Build cache (written by gantry.build through the Store API): one row per cached step result. Blobs
 -- it keeps alive are in blob_refs with owner 'cache:<key>'; its snapshot
 -- through snapshot_refs with the same owner.
 CREATE TABLE build_cache (
@@ -164,7 +166,8 @@ CREATE TABLE build_cache (
     in_use       INTEGER NOT NULL DEFAULT 0,
     created      REAL NOT NULL,
     last_used    REAL,
-    usage_count  INTEGER NOT NULL DEFAULT 0
+    usage_count  INTEGER NOT NULL DEFAULT 0,
+    media_type   TEXT                           -- of layer_digest; NULL: as the snapshot's
 );
 CREATE INDEX build_cache_parent ON build_cache(parent);
 """

@@ -25,6 +25,7 @@ that no row names them; recording a reference takes the same lock. So:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -53,11 +54,13 @@ from gantry.errors import (
 from gantry.oci import ImageConfig, Manifest, chain_ids, parse_config
 from gantry.oci.manifest import MAX_MANIFEST_SIZE
 
-from . import _layers, names, schema
+from . import _layers, buildcache, names, schema
 from . import filters as _filters
 from .models import (
     BuildCacheDiskUsage,
     BuildCacheUsage,
+    CachePruneReport,
+    CacheRecord,
     ContainersDiskUsage,
     ContainerUsage,
     DiskUsage,
@@ -87,6 +90,8 @@ ImageLike = Image | str
 _BULK = 64
 #: prefix of a snapshot directory being removed (renamed out of its live name first)
 _DOOMED = ".rm-"
+#: ``<root>/tmp``: scratch directories (:meth:`Store.scratch_dir`)
+_SCRATCH = "tmp"
 
 _RUNNING = ("running", "paused", "restarting")
 
@@ -904,7 +909,24 @@ class Store:
                 continue
             freed += _remove_tree(Path(entry.path))
             dirs.append(entry.name)
+        freed += self._sweep_scratch(time.time() - max(grace, INGEST_GRACE))
         return GCReport(blobs.blobs, tuple(dirs), freed)
+
+    def _sweep_scratch(self, cutoff: float) -> int:
+        """Scratch directories (a build killed half way) untouched since ``cutoff``."""
+        freed = 0
+        try:
+            entries = list(os.scandir(self.root / _SCRATCH))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            freed += _remove_tree(Path(entry.path))
+        return freed
 
     # -------------------------------------------------------------- snapshots
 
@@ -943,6 +965,118 @@ class Store:
                 _remove_tree(tmp)
         self._mark_ready(info.chain_id)
         return info.path
+
+    def adopt_snapshot(
+        self,
+        chain_id: str,
+        *,
+        parent: str | None,
+        diff_id: str,
+        layer_digest: str,
+        media_type: str,
+        size: int,
+        directory: str | os.PathLike[str],
+        hold: str | None = None,
+    ) -> bool:
+        """Make ``directory`` (an unpacked layer, e.g. a build step's overlay upperdir)
+        the snapshot of ``chain_id``, moved into place, not copied.
+
+        ``layer_digest`` must already be in the content store (it is what the snapshot
+        would be unpacked from again); ``parent`` is the chain below (its snapshot must
+        be recorded) and ``chain_id`` must be the chain ID of ``parent`` + ``diff_id``.
+        ``size`` is the unpacked size of this layer alone. ``directory`` must be on the
+        store's filesystem (see :meth:`scratch_dir`).
+
+        One transaction records the snapshot and renames the directory into
+        ``snapshots/<n>/fs``, so a kill at any point leaves either no record (and at
+        worst an orphan directory the GC sweep takes) or a complete snapshot. If the
+        chain already has its directory (another build or a pull was first),
+        ``directory`` is discarded and False is returned; True when it was adopted.
+
+        ``hold``: an owner (``cache:<key>``, ...) that holds the chain from the same
+        transaction on, as :meth:`hold` does, so nothing can remove it in between.
+        """
+        chain = Digest(chain_id)
+        diff = Digest(diff_id)
+        blob = Digest(layer_digest)
+        below = Digest(parent) if parent else None
+        expected = chain_ids([diff])[0] if below is None else chain_ids([below, diff])[1]
+        if expected != chain:
+            raise DigestMismatch(
+                f"snapshot {chain}: not the chain ID of parent {below or '(none)'} and "
+                f"diff ID {diff} (that is {expected})"
+            )
+        if size < 0:
+            raise UsageError(f"snapshot {chain}: negative size {size}")
+        src = Path(directory)
+        if not src.is_dir() or src.is_symlink():
+            raise StoreError(f"cannot adopt {src} as snapshot {chain}: not a directory")
+        adopted = False
+        moved: Path | None = None
+        try:
+            with schema.write(self._conn) as c:
+                if (
+                    below is not None
+                    and not c.execute(
+                        "SELECT 1 FROM snapshots WHERE chain_id = ?", (below,)
+                    ).fetchone()
+                ):
+                    raise NotFound(f"snapshot {below} not found (parent of {chain})")
+                # checked under the write lock the GC sweep takes: present now, kept after
+                if not self.content.has(blob):
+                    raise BlobNotFound(f"snapshot {chain}: layer blob {blob} is not in the store")
+                row = c.execute("SELECT n FROM snapshots WHERE chain_id = ?", (chain,)).fetchone()
+                if row is None:
+                    n = c.execute(
+                        "INSERT INTO snapshots (chain_id, parent, diff_id, layer_digest,"
+                        " media_type, size, ready, created) VALUES (?,?,?,?,?,?,1,?)",
+                        (chain, below, diff, blob, media_type, size, time.time()),
+                    ).lastrowid
+                    final = self.snapshots_dir / str(n)
+                    if os.path.lexists(final):
+                        # a directory left by an adoption killed before its commit (the
+                        # rolled-back row gave its number back): never live
+                        _remove_tree(final)
+                else:
+                    final = self.snapshots_dir / str(row[0])
+                if hold is not None:
+                    self._hold_chain(c, hold, chain)
+                if not (final / "fs").is_dir():
+                    # new, or recorded (a pulled image) but never unpacked: ours will do
+                    final.mkdir(exist_ok=True)
+                    try:
+                        os.rename(src, final / "fs")
+                    except OSError as err:
+                        if row is None:
+                            with contextlib.suppress(OSError):
+                                final.rmdir()
+                            raise _rename_error(src, final, err) from err
+                        # an unpack of the same chain finished first: use it
+                    else:
+                        moved = final / "fs"
+                        adopted = True
+                        if row is not None:
+                            c.execute("UPDATE snapshots SET ready = 1 WHERE chain_id = ?", (chain,))
+        except BaseException:
+            if moved is not None:
+                # the record was rolled back: give the caller its directory back
+                with contextlib.suppress(OSError):
+                    os.rename(moved, src)
+                    moved.parent.rmdir()
+            raise
+        if not adopted:
+            _remove_tree(src)
+        return adopted
+
+    def scratch_dir(self, prefix: str = "tmp") -> Path:
+        """A fresh private directory on the store's filesystem, for work whose result
+        :meth:`adopt_snapshot` takes (``<root>/tmp/<prefix>-<random>``). The caller
+        removes it; :meth:`gc` sweeps ones left for a day (a killed build)."""
+        base = self.root / _SCRATCH
+        base.mkdir(exist_ok=True)
+        path = base / f"{prefix}-{secrets.token_hex(8)}"
+        path.mkdir()
+        return path
 
     def _mark_ready(self, chain_id: str) -> None:
         with schema.write(self._conn) as c:
@@ -998,23 +1132,27 @@ class Store:
         The chain's snapshots and their layer blobs stay until :meth:`release`.
         """
         with schema.write(self._conn) as c:
-            current: str | None = chain_id
-            while current is not None:
-                row = c.execute(
-                    "SELECT parent, layer_digest FROM snapshots WHERE chain_id = ?", (current,)
-                ).fetchone()
-                if row is None:
-                    raise NotFound(f"snapshot {current} not found")
-                c.execute(
-                    "INSERT OR IGNORE INTO snapshot_refs (owner, chain_id) VALUES (?, ?)",
-                    (owner, current),
-                )
-                # keep the layer blob too, so the snapshot can be unpacked (again) later
-                c.execute(
-                    "INSERT OR IGNORE INTO blob_refs (owner, digest) VALUES (?, ?)",
-                    (owner, row[1]),
-                )
-                current = row[0]
+            self._hold_chain(c, owner, chain_id)
+
+    def _hold_chain(self, c: sqlite3.Connection, owner: str, chain_id: str) -> None:
+        """:meth:`hold` inside the caller's write transaction."""
+        current: str | None = chain_id
+        while current is not None:
+            row = c.execute(
+                "SELECT parent, layer_digest FROM snapshots WHERE chain_id = ?", (current,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"snapshot {current} not found")
+            c.execute(
+                "INSERT OR IGNORE INTO snapshot_refs (owner, chain_id) VALUES (?, ?)",
+                (owner, current),
+            )
+            # keep the layer blob too, so the snapshot can be unpacked (again) later
+            c.execute(
+                "INSERT OR IGNORE INTO blob_refs (owner, digest) VALUES (?, ?)",
+                (owner, row[1]),
+            )
+            current = row[0]
 
     def release(self, owner: str) -> list[str]:
         """Drop ``owner``'s holds; snapshots and blobs nobody uses any more are removed."""
@@ -1037,6 +1175,71 @@ class Store:
                     dropped.append(ch)
         self._finish(released)
         return dropped
+
+    # ------------------------------------------------------------ build cache
+
+    def put_cache_record(
+        self,
+        key: str,
+        *,
+        kind: str = "regular",
+        description: str = "",
+        parent: str | None = None,
+        layer_digest: str | None = None,
+        media_type: str = "",
+        diff_id: str | None = None,
+        chain_id: str | None = None,
+        config: str | None = None,
+        size: int = 0,
+        created: float | None = None,
+        blobs: Iterable[str] = (),
+    ) -> CacheRecord:
+        """Record a build step's result under ``key`` (replacing any record there).
+
+        In one transaction the record holds, as owner ``cache:<key>``, its layer blob,
+        the extra ``blobs`` (all must be in the content store: :class:`BlobNotFound`)
+        and the snapshot chain ``chain_id`` (must be recorded: :class:`NotFound`), so
+        GC keeps them. What a replaced record held and nothing else uses is freed.
+        ``created`` defaults to now (a build with ``SOURCE_DATE_EPOCH`` passes its own).
+        """
+        return buildcache.put(
+            self,
+            key,
+            kind=kind,
+            description=description,
+            parent=parent,
+            layer_digest=layer_digest,
+            media_type=media_type,
+            diff_id=diff_id,
+            chain_id=chain_id,
+            config=config,
+            size=size,
+            created=created,
+            blobs=blobs,
+        )
+
+    def get_cache_record(self, key: str) -> CacheRecord | None:
+        """The record for ``key``, or None (also when its layer blob has gone missing)."""
+        return buildcache.get(self, key)
+
+    def cache_records(self) -> list[CacheRecord]:
+        """Every build-cache record, oldest first."""
+        return buildcache.records(self)
+
+    def mark_cache_used(self, keys: Iterable[str], *, when: float | None = None) -> None:
+        """Count a cache hit for each key (``last_used``, ``usage_count``); unknown keys
+        are ignored. One transaction for all of them."""
+        buildcache.mark_used(self, keys, when)
+
+    def remove_cache_records(self, keys: Iterable[str]) -> int:
+        """Drop records in one transaction; their blobs and snapshots go unless something
+        else uses them. Returns the removed records' total size (unknown keys count 0)."""
+        return buildcache.remove(self, keys)
+
+    def prune_cache(self, *, all: bool = False, until: float | None = None) -> CachePruneReport:
+        """``builder prune``: records not in use whose snapshot no image shares
+        (``all``: those too), last used at or before ``until`` (Unix seconds) if given."""
+        return buildcache.prune(self, all=all, until=until)
 
     # ------------------------------------------------------------- reporting
 
@@ -1195,6 +1398,15 @@ def _tree_size(path: Path) -> int:
                     seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
     return total
+
+
+def _rename_error(src: Path, final: Path, err: OSError) -> StoreError:
+    if err.errno == errno.EXDEV:
+        return StoreError(
+            f"cannot adopt {src} as a snapshot: it is on another filesystem than {final.parent}",
+            hint="prepare it under Store.scratch_dir()",
+        )
+    return StoreError(f"cannot move {src} to {final / 'fs'}: {err.strerror or err}")
 
 
 def _expire_leases(c: sqlite3.Connection) -> None:
