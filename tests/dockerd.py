@@ -272,8 +272,8 @@ def dockerd(insecure: Sequence[str] = (), *, parent: Path | None = None) -> Iter
                     d.rmdir()  # only when empty
 
 
-@pytest.fixture(scope="session")
-def docker() -> Iterator[Docker]:
-    """One private dockerd per test session (import this fixture into a test module)."""
+@pytest.fixture(scope="session", name="docker")
+def docker_fixture() -> Iterator[Docker]:
+    """``docker``: a private dockerd for the session (import ``docker_fixture`` to use it)."""
     with dockerd() as d:
         yield d
