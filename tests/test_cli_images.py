@@ -385,10 +385,15 @@ def test_inspect_errors(world: World) -> None:
         'Error: template parsing error: template: :1:2: executing "" at <.Nope>: '
         'map has no entry for key "Nope"\n'
     )
-    p = run(world, "inspect", "busybox", "nope")
+    p = run(world, "image", "inspect", "busybox", "nope")
     assert p.returncode == 1
     assert json.loads(p.stdout)[0]["Id"] == str(world.base.id)
     assert p.stderr == "Error: No such image: nope:latest\n"
+    # the top-level inspect looks for any object, as docker's does
+    p = run(world, "inspect", "busybox", "nope")
+    assert p.returncode == 1
+    assert json.loads(p.stdout)[0]["Id"] == str(world.base.id)
+    assert p.stderr == "Error: No such object: nope\n"
 
 
 # ---------------------------------------------------------------------- history

@@ -21,10 +21,13 @@ characters are not needed by any gantry output.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
 __all__ = ["TabWriter", "cell_width", "docker_tabwriter", "tabulate"]
+
+_BREAKS = re.compile("[\t\v\n\f]")
 
 
 @dataclass(slots=True)
@@ -37,6 +40,8 @@ class _Cell:
 def cell_width(s: str) -> int:
     """Terminal width of ``s``: wide/fullwidth runes 2, combining and control runes 0."""
     if s.isascii():
+        if s.isprintable():
+            return len(s)
         return sum(1 for ch in s if " " <= ch != "\x7f")
     width = 0
     for ch in s:
@@ -89,9 +94,9 @@ class TabWriter:
     # input ---------------------------------------------------------------------
     def write(self, text: str) -> None:
         start = 0
-        for i, ch in enumerate(text):
-            if ch not in "\t\v\n\f":
-                continue
+        for m in _BREAKS.finditer(text):
+            i = m.start()
+            ch = text[i]
             self._cell.append(text[start:i])
             start = i + 1
             ncells = self._terminate_cell(ch == "\t")
@@ -173,6 +178,22 @@ class TabWriter:
     def _write_lines(self, line0: int, line1: int) -> None:
         out = self._out
         widths = self._widths
+        if self.padchar != "\t" and not self.align_right and not self.debug:
+            # docker's settings: text then spaces up to the column width, one join per line
+            pad = self.padchar
+            nwidths = len(widths)
+            last = len(self._lines) - 1
+            for i in range(line0, line1):
+                parts = []
+                for j, c in enumerate(self._lines[i]):
+                    if c.text:
+                        parts.append(c.text)
+                    if j < nwidths:
+                        parts.append(pad * (widths[j] - c.width))
+                if i < last:
+                    parts.append("\n")
+                out.append("".join(parts))
+            return
         for i in range(line0, line1):
             line = self._lines[i]
             use_tabs = False

@@ -2309,6 +2309,110 @@ def _method(receiver: Any, name: str) -> Func | None:
     return Func(bound, tuple(kinds))
 
 
+# ------------------------------------------------------------------ fast path
+
+# Most templates people type (and every default table of docker/cli) are text,
+# fields and ``if FIELD``/``else``. Those compile to a few closures that do what the
+# walker does for them, minus its bookkeeping: ~10x faster per row, which is what
+# ``images`` over a thousand images needs. Anything else about a row (a method, a
+# missing field, nil, a Mapping with methods) raises _Slow and that row is rendered
+# again by the walker, so output and errors are always the walker's.
+
+
+class _Slow(Exception):
+    pass
+
+
+_Emit = Callable[[Any, list[str]], None]
+_Get = Callable[[Any], Any]
+
+
+def _fast_get(name: str) -> _Get:
+    def get(receiver: Any) -> Any:
+        attr = getattr(type(receiver), name, _MISSING)
+        if attr is _MISSING:
+            if isinstance(receiver, Mapping):
+                if name in receiver:
+                    return receiver[name]
+                raise _Slow
+            try:
+                return receiver.__dict__[name]
+            except (AttributeError, KeyError):
+                raise _Slow from None
+        if isinstance(attr, property) and attr.fget is not None:
+            return attr.fget(receiver)
+        raise _Slow
+
+    return get
+
+
+def _fast_pipe(pipe: _Pipe) -> _Get | None:
+    """A getter for a pipeline that is one field chain (``.A.B``), else None."""
+    if pipe.decl or len(pipe.cmds) != 1 or len(pipe.cmds[0].args) != 1:
+        return None
+    node = pipe.cmds[0].args[0]
+    if not isinstance(node, _Field) or not all(n[:1].isupper() for n in node.ident):
+        return None
+    getters = [_fast_get(n) for n in node.ident]
+    if len(getters) == 1:
+        return getters[0]
+
+    def chain(dot: Any) -> Any:
+        for g in getters:
+            if dot is None:
+                raise _Slow
+            dot = g(dot)
+        return dot
+
+    return chain
+
+
+def _fast_compile(node: _Node) -> _Emit | None:
+    if isinstance(node, _Text):
+        text = node.text
+
+        def emit_text(dot: Any, out: list[str]) -> None:
+            out.append(text)
+
+        return emit_text
+    if isinstance(node, _List):
+        parts = [_fast_compile(n) for n in node.nodes]
+        if any(p is None for p in parts):
+            return None
+        steps = [p for p in parts if p is not None]
+
+        def emit_list(dot: Any, out: list[str]) -> None:
+            for step in steps:
+                step(dot, out)
+
+        return emit_list
+    if isinstance(node, _Action):
+        get = _fast_pipe(node.pipe)
+        if get is None:
+            return None
+
+        def emit_field(dot: Any, out: list[str]) -> None:
+            v = get(dot)
+            out.append(v if type(v) is str else go_str(v))
+
+        return emit_field
+    if isinstance(node, _Branch) and node.kind == "if":
+        cond = _fast_pipe(node.pipe)
+        body = _fast_compile(node.body)
+        other = _fast_compile(node.else_body) if node.else_body is not None else None
+        if cond is None or body is None or (node.else_body is not None and other is None):
+            return None
+
+        def emit_if(dot: Any, out: list[str]) -> None:
+            if _truth(cond(dot)):
+                body(dot, out)
+            elif other is not None:
+                other(dot, out)
+
+        return emit_if
+    return None
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -2333,6 +2437,7 @@ class Template:
         parser = _Parser(name, text, self.funcs)
         self.root = parser.parse()
         self.defines = parser.defines
+        self._fast = _fast_compile(self.root)
         self._line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
 
     def error_context(self, node: _Node) -> tuple[str, str]:
@@ -2361,6 +2466,13 @@ class Template:
     ) -> None:
         """Like :meth:`execute`, appending to ``out``: on error ``out`` keeps what was
         written so far, as Go's writer would."""
+        if self._fast is not None:
+            mark = len(out)
+            try:
+                self._fast(data, out)
+                return
+            except _Slow:
+                del out[mark:]
         state = _State(self, self.name, {**self.funcs, **(funcs or {})}, out)
         state.push("$", data)
         try:

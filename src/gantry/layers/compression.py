@@ -24,9 +24,7 @@ on-disk contract.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 from collections.abc import Callable
 from typing import IO, Any, BinaryIO, Literal, Protocol, cast
 
@@ -214,6 +212,8 @@ class _Stdlib(_Reader):
         self._name = name
         self._dec: Any = factory()
         self._done = False
+        import lzma  # xz and bzip2 are rare: their modules load only when met
+
         self._errors: tuple[type[BaseException], ...] = (lzma.LZMAError, OSError, EOFError)
 
     def _produce(self, n: int) -> bytes:
@@ -369,8 +369,12 @@ def decompressing_reader(f: BinaryIO, compression: Compression | str | None = "a
     elif compression == "zstd":
         reader = _Zstd(src)
     elif compression == "xz":
+        import lzma
+
         reader = _Stdlib(src, lzma.LZMADecompressor, "xz")
     elif compression == "bzip2":
+        import bz2
+
         reader = _Stdlib(src, bz2.BZ2Decompressor, "bzip2")
     else:
         raise InvalidArchive(f"unsupported compression: {compression}")

@@ -9,7 +9,6 @@ default variant ``v8`` is dropped, so ``linux/arm64/v8`` == ``linux/arm64``),
 
 from __future__ import annotations
 
-import platform as _pyplatform
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,6 +196,8 @@ def _host_arm_variant(machine: str) -> str:
 
 def host_platform() -> Platform:
     """The platform of this machine, normalized (``linux/amd64``, ``linux/arm64``...)."""
+    import platform as _pyplatform  # only when the host platform is asked for
+
     os = _normalize_os(_pyplatform.system() or "linux")
     machine = _pyplatform.machine().lower()
     variant = _host_arm_variant(machine) if machine.startswith("arm") and machine != "arm64" else ""
