@@ -145,11 +145,23 @@ def test_an_image_sharing_the_snapshot_keeps_it(store: Store) -> None:
     img = make_image(store, [lay], tags=["app"])
     snap = store.snapshot_info(lay.diff_id)
     assert snap.refcount == 2
+    # shared: its bytes count under Images, not in the build cache's SIZE
+    rec = store.get_cache_record("k")
+    assert rec is not None and rec.shared
+    bc = store.df().build_cache
+    assert (bc.total, bc.size, bc.records[0].shared) == (1, 0, True)
     store.remove_cache_records(["k"])
     assert store.snapshot_info(lay.diff_id).path == snap.path and snap.path.is_dir()
     assert store.content.has(lay.digest)
     store.remove(img.id)
     assert store.snapshots() == [] and not store.content.has(lay.digest)
+
+
+def test_an_unshared_record_counts_in_df(store: Store) -> None:
+    lay = step(store, {"f": b"mine" * 10})
+    put_layer(store, "k", lay)
+    bc = store.df().build_cache
+    assert (bc.total, bc.size, bc.reclaimable, bc.records[0].shared) == (1, 40, 40, False)
 
 
 def test_refused_records_change_nothing(store: Store) -> None:

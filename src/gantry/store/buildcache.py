@@ -27,15 +27,23 @@ from .models import CachePruneReport, CacheRecord
 if TYPE_CHECKING:
     from .store import Store, _Released
 
-_SELECT = """
+#: a record is shared when marked so or when an image uses its snapshot chain (its
+#: bytes are counted under Images, and ``builder prune`` without ``--all`` keeps it)
+SHARED = "(b.shared OR EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = b.chain_id))"
+
+_SELECT = (
+    """
 SELECT b.key, b.kind, b.description, b.parent, b.layer_digest,
        coalesce(nullif(b.media_type, ''),
                 (SELECT s.media_type FROM snapshots s
                  WHERE s.chain_id = b.chain_id AND s.layer_digest = b.layer_digest), ''),
        b.diff_id, b.chain_id, b.config, b.size, b.created, b.last_used, b.usage_count,
-       b.in_use, b.shared
+       b.in_use, """
+    + SHARED
+    + """
 FROM build_cache b
 """
+)
 
 
 def owner(key: str) -> str:
@@ -211,14 +219,14 @@ def prune(store: Store, *, all: bool, until: float | None) -> CachePruneReport:
     released = _new_released()
     with schema.write(store._conn) as c:
         rows = c.execute(
-            "SELECT b.key, coalesce(b.last_used, b.created), b.in_use,"
-            " EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = b.chain_id)"
-            " FROM build_cache b ORDER BY b.created, b.key"
+            "SELECT b.key, coalesce(b.last_used, b.created), b.in_use, "
+            + SHARED
+            + " FROM build_cache b ORDER BY b.created, b.key"
         ).fetchall()
         doomed = [
             str(key)
-            for key, last, in_use, in_image in rows
-            if not in_use and (all or not in_image) and (until is None or float(last) <= until)
+            for key, last, in_use, shared in rows
+            if not in_use and (all or not shared) and (until is None or float(last) <= until)
         ]
         total = _remove_in(store, c, doomed, released)
     store._finish(released)

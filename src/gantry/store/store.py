@@ -1260,8 +1260,9 @@ class Store:
                 " ORDER BY created DESC, id"
             ).fetchall()
             cache_rows = c.execute(
-                "SELECT key, kind, description, size, created, last_used, usage_count, in_use,"
-                " shared FROM build_cache ORDER BY created, key"
+                "SELECT b.key, b.kind, b.description, b.size, b.created, b.last_used,"
+                " b.usage_count, b.in_use, " + buildcache.SHARED + " FROM build_cache b"
+                " ORDER BY b.created, b.key"
             ).fetchall()
         users: dict[str, set[str]] = {}
         chain_size: dict[str, int] = {}
