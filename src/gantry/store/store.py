@@ -1013,6 +1013,7 @@ class Store:
             raise StoreError(f"cannot adopt {src} as snapshot {chain}: not a directory")
         adopted = False
         moved: Path | None = None
+        leftover: Path | None = None
         try:
             with schema.write(self._conn) as c:
                 if (
@@ -1035,8 +1036,10 @@ class Store:
                     final = self.snapshots_dir / str(n)
                     if os.path.lexists(final):
                         # a directory left by an adoption killed before its commit (the
-                        # rolled-back row gave its number back): never live
-                        _remove_tree(final)
+                        # rolled-back row gave its number back): never live. Renamed
+                        # aside now, removed after the commit (not under the lock).
+                        leftover = final.with_name(f"{_DOOMED}{n}-{secrets.token_hex(4)}")
+                        os.rename(final, leftover)
                 else:
                     final = self.snapshots_dir / str(row[0])
                 if hold is not None:
@@ -1064,6 +1067,8 @@ class Store:
                     os.rename(moved, src)
                     moved.parent.rmdir()
             raise
+        if leftover is not None:
+            _remove_tree(leftover)
         if not adopted:
             _remove_tree(src)
         return adopted
