@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,8 @@ DOCKERD = "dockerd"
 CONTAINERD = "containerd"
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 60.0
+PROJECT = Path(__file__).resolve().parent.parent
+DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 STOP_TIMEOUT = 30.0
 
 
@@ -277,3 +280,38 @@ def docker_fixture() -> Iterator[Docker]:
     """``docker``: a private dockerd for the session (import ``docker_fixture`` to use it)."""
     with dockerd() as d:
         yield d
+
+
+@pytest.fixture(scope="session", name="rootfs_tar")
+def rootfs_tar_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A busybox root filesystem as a plain tar (what ``docker import`` takes)."""
+    d = tmp_path_factory.mktemp("busybox")
+    subprocess.run(
+        ["bash", str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(d / "rootfs")], check=True
+    )
+    subprocess.run(["tar", "-C", str(d / "rootfs"), "-cf", str(d / "rootfs.tar"), "."], check=True)
+    return d / "rootfs.tar"
+
+
+def pushed_digest(out: str) -> tuple[str, int]:
+    """The ``TAG: digest: sha256:... size: N`` line of ``docker push``."""
+    m = DIGEST.search(out)
+    assert m, out
+    return m.group(1), int(m.group(2))
+
+
+def build_on(docker: Docker, base: str, tag: str, tmp: Path, size: int) -> None:
+    """``FROM base`` + COPY of ``size`` random bytes: one more layer, nothing run."""
+    ctx = tmp / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
+    ctx.mkdir()
+    (ctx / "payload.bin").write_bytes(os.urandom(size))
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY payload.bin /data/payload.bin\n")
+    env = {**docker.env, "DOCKER_BUILDKIT": "0"}
+    p = subprocess.run(
+        [docker.cli, "build", "-q", "-t", tag, str(ctx)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr

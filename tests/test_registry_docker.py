@@ -10,47 +10,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import re
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dockerd import Docker, docker_fixture  # noqa: F401 - provides the `docker` fixture
+from dockerd import (  # noqa: F401 - the *_fixture names are fixtures
+    Docker,
+    build_on,
+    docker_fixture,
+    pushed_digest,
+    rootfs_tar_fixture,
+)
 from gantry.oci import mediatypes as mt
 from gantry.registry.htpasswd import hash_password
-from test_registry_support import PROJECT, registry_process
+from test_registry_support import registry_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
-
-DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
-
-
-@pytest.fixture(scope="module")
-def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A busybox root filesystem as a plain tar (what ``docker import`` takes)."""
-    d = tmp_path_factory.mktemp("busybox")
-    subprocess.run(
-        ["bash", str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(d / "rootfs")], check=True
-    )
-    subprocess.run(["tar", "-C", str(d / "rootfs"), "-cf", str(d / "rootfs.tar"), "."], check=True)
-    return d / "rootfs.tar"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     with registry_process(tmp_path, "--data", str(tmp_path / "data"), "--quiet") as (addr, _):
         yield addr
-
-
-def pushed_digest(out: str) -> tuple[str, int]:
-    """The ``TAG: digest: sha256:... size: N`` line of ``docker push``."""
-    m = DIGEST.search(out)
-    assert m, out
-    return m.group(1), int(m.group(2))
 
 
 def get_manifest(addr: str, name: str, ref: str, auth: str | None = None) -> tuple[str, bytes]:
@@ -62,23 +45,6 @@ def get_manifest(addr: str, name: str, ref: str, auth: str | None = None) -> tup
         req.add_header("Authorization", auth)
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.headers["Content-Type"], r.read()
-
-
-def build_on(docker: Docker, base: str, tag: str, tmp: Path, size: int) -> None:
-    """``FROM base`` + COPY of ``size`` random bytes: one more layer, nothing run."""
-    ctx = tmp / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
-    ctx.mkdir()
-    (ctx / "payload.bin").write_bytes(os.urandom(size))
-    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY payload.bin /data/payload.bin\n")
-    env = {**docker.env, "DOCKER_BUILDKIT": "0"}
-    p = subprocess.run(
-        [docker.cli, "build", "-q", "-t", tag, str(ctx)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr
 
 
 def test_docker_push_pull_preserves_digests(
