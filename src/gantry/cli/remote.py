@@ -1,4 +1,5 @@
-"""Commands that read a registry without the local store: ``manifest inspect``."""
+"""Commands that use a registry without the local store: ``manifest inspect``,
+``image copy``, ``search``, and the remote ``image inspect`` / ``tag`` (for ``--remote``)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,200 @@ def _verbose(
         "Raw": base64.b64encode(raw).decode(),
         key: json.loads(raw),
     }
+
+
+# ------------------------------------------------------------------ image copy
+
+
+@click.command(name="copy")
+@click.argument("source", metavar="SOURCE")
+@click.argument("destination", metavar="DESTINATION")
+@click.option(
+    "--all-platforms", is_flag=True, help="Copy every image of an index, and the index itself"
+)
+@click.option("--platform", help="The image to copy from an index (default: this host's)")
+@click.option("--insecure", is_flag=True, help="Allow communication with insecure registries")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the digest written")
+@click.option(
+    "--max-concurrent-uploads",
+    type=click.IntRange(1, 64),
+    default=3,
+    show_default=True,
+    help="Blobs copied at once",
+)
+def copy(
+    source: str,
+    destination: str,
+    all_platforms: bool,
+    platform: str | None,
+    insecure: bool,
+    quiet: bool,
+    max_concurrent_uploads: int,
+) -> None:
+    """Copy an image between registries, OCI layouts and docker archives.
+
+    SOURCE and DESTINATION are a registry reference (docker:// optional),
+    oci:DIR[:REF] or docker-archive:FILE[:NAME:TAG]. Digests are kept.
+    """
+    from gantry.cli.pull import Display
+    from gantry.distribution.copy import copy as do_copy
+
+    display = Display(quiet=quiet)
+    try:
+        result = do_copy(
+            source,
+            destination,
+            all_platforms=all_platforms,
+            platform=platform,
+            progress=display,
+            concurrency=max_concurrent_uploads,
+            insecure=True if insecure else None,
+        )
+    finally:
+        display.close()
+    if quiet:
+        click.echo(str(result.digest))
+    else:
+        display.line(f"Copied {result.source} to {result.destination}")
+
+
+# ---------------------------------------------------------- inspect --remote
+
+
+@click.command(name="inspect")
+@click.argument("name", metavar="NAME[:TAG|@DIGEST]")
+@click.option("--platform", help="The image to describe from an index (default: this host's)")
+@click.option("--raw", is_flag=True, help="Print the manifest (or index) as the registry sent it")
+@click.option("--config", "show_config", is_flag=True, help="Print the image config")
+@click.option("--no-tags", is_flag=True, help="Do not list the repository's tags")
+@click.option("--insecure", is_flag=True, help="Allow communication with an insecure registry")
+@click.option("-f", "--format", "fmt", help="Format the output using the given Go template")
+def inspect_remote(
+    name: str,
+    platform: str | None,
+    raw: bool,
+    show_config: bool,
+    no_tags: bool,
+    insecure: bool,
+    fmt: str | None,
+) -> None:
+    """Display an image as a registry holds it, without pulling (like skopeo inspect)."""
+    from gantry import reference
+    from gantry.distribution import RegistryClient
+    from gantry.distribution.remote import inspect_remote as do_inspect
+
+    ref = reference.parse_docker_ref(name)
+    client = RegistryClient(ref.domain, insecure=True if insecure else None)
+    if raw:
+        data, _ = client.get_manifest(ref.path, ref.digest or ref.tag or reference.DEFAULT_TAG)
+        click.echo(data.decode("utf-8", "replace"))
+        return
+    info = do_inspect(name, platform=platform, client=client, tags=not (no_tags or show_config))
+    doc: Any = info.config if show_config else info.to_dict()
+    if fmt:
+        from gantry.cli.template import Template
+
+        click.echo(Template(fmt).execute(doc))
+        return
+    click.echo(json.dumps(doc, indent=4))
+
+
+# ------------------------------------------------------------- tag --remote
+
+
+@click.command(name="tag")
+@click.argument("source", metavar="SOURCE[:TAG|@DIGEST]")
+@click.argument("target", metavar="TARGET[:TAG]|TAG")
+@click.option("--insecure", is_flag=True, help="Allow communication with an insecure registry")
+def tag_remote(source: str, target: str, insecure: bool) -> None:
+    """Tag an image in a registry without pulling it (like crane tag)."""
+    from gantry import reference
+    from gantry.distribution import RegistryClient
+    from gantry.distribution.remote import tag_remote as do_tag
+
+    ref = reference.parse_docker_ref(source)
+    client = RegistryClient(ref.domain, insecure=True if insecure else None)
+    do_tag(source, target, client=client)
+
+
+# ----------------------------------------------------------------- search
+
+_SEARCH_TABLE = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}"
+_SEARCH_HEADER = {
+    "Name": "NAME",
+    "Description": "DESCRIPTION",
+    "StarCount": "STARS",
+    "IsOfficial": "OFFICIAL",
+}
+
+
+def _search_row(result: Any, trunc: bool) -> Any:
+    from gantry.cli.formatter import Row
+    from gantry.cli.images import ellipsis
+
+    class SearchRow(Row):
+        go_type = "*formatter.searchContext"
+        json_fields = ("Name", "Description", "StarCount", "IsOfficial", "IsAutomated")
+
+        def __init__(self) -> None:
+            desc = result.description.replace("\n", " ").replace("\r", " ")
+            self.Name = result.name
+            self.Description = ellipsis(desc, 45) if trunc else desc
+            self.StarCount = str(result.star_count)
+            self.IsOfficial = "[OK]" if result.is_official else ""
+            self.IsAutomated = ""
+
+    return SearchRow()
+
+
+def _search_filter(values: tuple[str, ...]) -> tuple[bool | None, int]:
+    """``--filter is-official=true|false`` and ``stars=N``, checked as docker does."""
+    from gantry.errors import UsageError
+
+    official: bool | None = None
+    stars = 0
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep:
+            raise UsageError(f"bad format of filter (expected name=value): {v}")
+        if key == "is-official":
+            if val.lower() not in ("true", "false", "1", "0"):
+                raise UsageError(f"invalid filter 'is-official={val}'")
+            official = val.lower() in ("true", "1")
+        elif key == "stars":
+            if not val.isdigit():
+                raise UsageError(f"invalid filter 'stars={val}'")
+            stars = int(val)
+        elif key == "is-automated":
+            continue  # deprecated by Docker Hub: matches nothing new
+        else:
+            raise UsageError(f"invalid filter '{key}'")
+    return official, stars
+
+
+@click.command()
+@click.argument("term", metavar="TERM")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions")
+@click.option("--format", "fmt", help="Pretty-print search using a Go template")
+@click.option("--limit", type=int, default=25, show_default=True, help="Max number of results")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("--insecure", is_flag=True, help="Allow communication with an insecure registry")
+def search(
+    term: str, filters: tuple[str, ...], fmt: str | None, limit: int, no_trunc: bool, insecure: bool
+) -> None:
+    """Search a registry for images (its catalog when it has no search API)."""
+    from gantry.cli.formatter import render
+    from gantry.distribution import RegistryClient
+    from gantry.distribution.remote import search as do_search
+    from gantry.distribution.remote import split_search_term
+
+    official, stars = _search_filter(filters)
+    domain, _ = split_search_term(term)
+    client = RegistryClient(domain, insecure=True if insecure else None)
+    results = [
+        r
+        for r in do_search(term, limit=limit, client=client)
+        if (official is None or r.is_official == official) and r.star_count >= stars
+    ]
+    rows = [_search_row(r, not no_trunc) for r in results]
+    click.echo(render(fmt or _SEARCH_TABLE, rows, _SEARCH_HEADER), nl=False)
