@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "push": "gantry.cli.push:push",
     "login": "gantry.cli.login:login",
     "logout": "gantry.cli.login:logout",
+    "search": "gantry.cli.remote:search",
 }
 
 # Docker's management groups: name -> (help, {subcommand: "module:attr"}).
@@ -87,6 +88,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "load": "gantry.cli.archive:load",
             "pull": "gantry.cli.pull:pull",
             "push": "gantry.cli.push:push",
+            "copy": "gantry.cli.remote:copy",
         },
     ),
     "manifest": (
