@@ -65,6 +65,17 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "prune": "gantry.cli.container:prune",
         },
     ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": "gantry.cli.volume:create",
+            "ls": "gantry.cli.volume:ls",
+            "list": "gantry.cli.volume:ls",
+            "inspect": "gantry.cli.volume:inspect",
+            "rm": "gantry.cli.volume:rm",
+            "prune": "gantry.cli.volume:prune",
+        },
+    ),
     "dockerfile": (
         "Inspect Dockerfiles the way the builder reads them",
         {"expand": "gantry.cli.dockerfile_expand:expand", "dump": "gantry.cli.dockerfile:dump"},
