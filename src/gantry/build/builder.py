@@ -17,6 +17,7 @@ as the new snapshot). A step that changes nothing adds no layer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,6 +47,7 @@ from gantry.build.sources import (
     parse_chmod,
 )
 from gantry.digest import Digest
+from gantry.dockerfile.args import PROXY_ARGS, Step, run_history
 from gantry.dockerfile.heredoc import parse_heredoc
 from gantry.dockerfile.instructions import (
     AddInstr,
@@ -72,7 +74,6 @@ from gantry.dockerfile.instructions import (
 )
 from gantry.dockerfile.mounts import Mount
 from gantry.dockerfile.parser import parse as parse_raw
-from gantry.dockerfile.shell import Lexer
 from gantry.errors import BuildError, DockerfileError, GantryError, ImageNotFound
 from gantry.oci import (
     ContainerConfig,
@@ -89,12 +90,11 @@ from gantry.oci import (
 from gantry.store import Image, Store
 
 if TYPE_CHECKING:
+    from gantry.dockerfile.checks import CheckReport, Finding
     from gantry.runtime.spec import Mount as RuntimeMount
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: ARGs that never reach a RUN environment or history (BuildKit's nonEnvArgs)
-_NON_ENV_ARGS = frozenset({"SOURCE_DATE_EPOCH"})
 
 
 @dataclass
@@ -109,6 +109,8 @@ class BuildOptions:
     labels: Mapping[str, str] = field(default_factory=dict)
     network: str = "default"
     source_date_epoch: int | None = None
+    #: run the build checks first (findings in ``BuildResult.warnings``)
+    lint: bool = True
 
 
 @dataclass
@@ -116,6 +118,10 @@ class BuildResult:
     image: Image
     steps: int
     cached: int
+    #: build-check findings (BuildKit prints them after the build)
+    warnings: list[Finding] = field(default_factory=list)
+    #: ``--build-arg`` names no ARG declared
+    unconsumed_args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,7 +151,6 @@ class _State:
     base_history: int = 0
     base_created: str | None = None
     chain: Digest | None = None
-    args: dict[str, str] = field(default_factory=dict)
     step: int = 0
     total: int = 0
 
@@ -159,11 +164,6 @@ class _State:
             k, _, v = e.partition("=")
             out[k] = v
         return out
-
-    def expansion_env(self) -> dict[str, str]:
-        env = {k: v for k, v in self.args.items()}
-        env.update(self.env_map())
-        return env
 
     def set_env(self, key: str, value: str) -> None:
         for i, e in enumerate(self.env):
@@ -212,6 +212,8 @@ class Builder:
         self.cached = 0
         self._hits: list[str] = []
         self.epoch = opts.source_date_epoch
+        self.lint: CheckReport | None = None
+        self._base_envs: dict[int, dict[str, str]] = {}
 
     @property
     def store(self) -> Store:
@@ -230,6 +232,7 @@ class Builder:
 
     def build(self) -> BuildResult:
         opts = self.opts
+        path: Path | None = None
         if opts.dockerfile_text is not None:
             text = opts.dockerfile_text
         else:
@@ -251,23 +254,58 @@ class Builder:
                 raise BuildError(
                     f"invalid SOURCE_DATE_EPOCH: {args['SOURCE_DATE_EPOCH']}"
                 ) from None
-        self.plan: Plan = plan(self.df, args, opts.target)
+        if opts.lint:
+            self.lint = self._lint(text, path)
+        self.plan: Plan = plan(self.df, args, opts.target, base_env=self._base_env)
         try:
             self._build_stages()
-            image = self._commit(self.states[self.plan.target])
+            image = self._commit(self.states[self.plan.target.index])
         finally:
             self._hashes.save()
             glue.cache_used(self.store, self._hits)
             for extra in self._extra_stores:
                 extra.close()
-        return BuildResult(image, self.steps, self.cached)
+        return BuildResult(
+            image,
+            self.steps,
+            self.cached,
+            warnings=list(self.lint.findings) if self.lint is not None else [],
+            unconsumed_args=self.plan.resolver.unconsumed(),
+        )
+
+    def _lint(self, text: bytes, path: Path | None) -> CheckReport:
+        """BuildKit's build checks; ``# check=error=true`` makes a finding fail the build."""
+        from gantry.dockerfile.checks import run_checks
+
+        def image_env(name: str) -> dict[str, str] | None:
+            try:
+                cfg = self.store.config(self.store.resolve(name))
+            except GantryError:
+                return None
+            return dict(e.partition("=")[::2] for e in cfg.container_config.env)
+
+        report = run_checks(
+            text,
+            file=self.dockerfile_name,
+            build_args=self.opts.build_args,
+            target=self.opts.target,
+            context_dir=self.opts.context,
+            dockerfile_path=path,
+            base_env=image_env,
+            best_practices=False,
+        )
+        report.raise_for_violations()
+        return report
+
+    def _base_env(self, stage: Stage) -> dict[str, str] | None:
+        return self._base_envs.get(stage.index)
 
     def _build_stages(self) -> None:
         """Every needed stage, each as soon as the stages it uses are built; independent
         stages in parallel (two at a time: RUN steps are usually CPU-bound)."""
         order = self.plan.order
         if len(order) == 1:
-            self._build_stage(self.plan.stages[order[0]])
+            self._build_stage(order[0])
             return
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -278,11 +316,15 @@ class Builder:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
             while pending or running:
                 if error is None:
-                    for i in list(pending):
-                        if self.plan.stages[i].deps <= done and len(running) < 2:
-                            pending.remove(i)
-                            running[pool.submit(self._build_stage, self.plan.stages[i])] = i
+                    for stage in list(pending):
+                        if self.plan.needs[stage.index] <= done and len(running) < 2:
+                            pending.remove(stage)
+                            running[pool.submit(self._build_stage, stage)] = stage.index
                 if not running:
+                    if pending:
+                        error = BuildError(
+                            "circular dependency detected on stage: " + pending[0].display_name
+                        )
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in finished:
@@ -299,49 +341,56 @@ class Builder:
 
     # ------------------------------------------------------------------ stages
 
-    def _lexer(self) -> Lexer:
-        assert self.df is not None
-        return Lexer(self.df.escape)
-
     def _build_stage(self, stage: Stage) -> None:
         st = _State(stage)
-        st.total = 1 + sum(1 for i in stage.instructions if _is_filesystem_step(i))
         triggers: list[Instruction] = []
-        name = self._prefix(st) + f"FROM {self._from_display(stage)}"
-        if stage.base_stage is not None:
-            parent = self.states[stage.base_stage]
+        name = f"FROM {self._from_display(stage)}"
+        if stage.base is not None:
+            parent = self.states[stage.base.index]
             self._inherit(st, parent)
-        elif stage.base.lower() == "scratch":
+        elif stage.image.lower() == "scratch":
             arch, variant = host_arch()
             st.architecture, st.variant = arch, variant or None
             st.env = [f"PATH={DEFAULT_PATH}"]
         else:
-            n = self.progress.vertex(name)
-            try:
-                img = self.store.resolve(stage.base)
-            except ImageNotFound:
-                msg = (
-                    f"{stage.base}: failed to resolve source metadata for "
-                    f"{_full_name(stage.base)}: image not found locally"
-                )
-                self.progress.error(n, msg)
-                raise BuildError(
-                    msg, hint="pull or import it first (gantry pull / gantry import)"
-                ) from None
-            config = self.store.config(img)
+            img, config = self._base_image(stage)
             self._from_image(st, img, config)
-            self.progress.done(n)
+            self._base_envs[stage.index] = st.env_map()
             triggers = self._triggers(config.container_config.on_build, stage)
+        run_stage = stage
+        if triggers:
+            run_stage = dataclasses.replace(stage, instructions=[*triggers, *stage.instructions])
+        st.total = 1 + sum(1 for i in run_stage.instructions if _is_filesystem_step(i))
+        if stage.base is None and stage.image.lower() != "scratch":
+            n = self.progress.vertex(self._prefix(st) + name)
+            self.progress.done(n)
+        else:
+            st.step += 1
         self.states[stage.index] = st
-        for instr in [*triggers, *stage.instructions]:
-            self._step(st, instr)
+        for step in self.plan.resolver.resolve(run_stage):
+            self._step(st, step)
+
+    def _base_image(self, stage: Stage) -> tuple[Image, ImageConfig]:
+        try:
+            img = self.store.resolve(stage.image)
+        except ImageNotFound:
+            msg = (
+                f"{stage.image}: failed to resolve source metadata for "
+                f"{_full_name(stage.image)}: image not found locally"
+            )
+            n = self.progress.vertex(f"[internal] load metadata for {_full_name(stage.image)}")
+            self.progress.error(n, msg)
+            raise BuildError(
+                msg, hint="pull or import it first (gantry pull / gantry import)"
+            ) from None
+        return img, self.store.config(img)
 
     def _from_display(self, stage: Stage) -> str:
-        if stage.base_stage is not None:
-            return self.plan.stages[stage.base_stage].display
-        if stage.base.lower() == "scratch":
+        if stage.base is not None:
+            return stage.base.display_name
+        if stage.image.lower() == "scratch":
             return "scratch"
-        return _full_name(stage.base)
+        return _full_name(stage.image)
 
     def _inherit(self, st: _State, parent: _State) -> None:
         st.os, st.architecture, st.variant = parent.os, parent.architecture, parent.variant
@@ -394,8 +443,8 @@ class Builder:
             if len(result.nodes) != 1:
                 raise BuildError("onbuild trigger should be a single expression")
             node = result.nodes[0]
-            node.start_line = stage.from_.start_line
-            node.end_line = stage.from_.end_line
+            node.start_line = stage.source.start_line
+            node.end_line = stage.source.end_line
             out.append(parse_instruction(node, file=self.dockerfile_name))
         return out
 
@@ -407,61 +456,39 @@ class Builder:
 
     # ------------------------------------------------------------------ steps
 
-    def _step(self, st: _State, instr: Instruction) -> None:
-        lex = self._lexer()
-        env = st.expansion_env()
-
-        def x(word: str) -> str:
-            return lex.process_word(word, env)
-
+    def _step(self, st: _State, step: Step) -> None:
+        instr = step.expanded
         if isinstance(instr, EnvInstr):
-            pairs = [(x(k), x(v)) for k, v in instr.pairs]
-            for k, v in pairs:
+            for k, v in instr.pairs:
                 st.set_env(k, v)
-            self._meta(st, hist.key_values("ENV", pairs))
+            self._meta(st, hist.key_values("ENV", instr.pairs))
         elif isinstance(instr, LabelInstr):
-            pairs = [(x(k), x(v)) for k, v in instr.pairs]
-            st.labels.update(pairs)
-            self._meta(st, hist.key_values("LABEL", pairs))
+            st.labels.update(instr.pairs)
+            self._meta(st, hist.key_values("LABEL", instr.pairs))
         elif isinstance(instr, ArgInstr):
-            shown: list[tuple[str, str | None]] = []
-            for a in instr.args:
-                value: str | None
-                if a.name in self.opts.build_args:
-                    value = self.opts.build_args[a.name]
-                elif a.default is not None:
-                    value = x(a.default)
-                elif a.name in self.plan.global_args:
-                    value = self.plan.global_args[a.name]
-                else:
-                    value = None
-                if value is not None:
-                    st.args[a.name] = value
-                shown.append((a.name, value))
-            self._meta(st, hist.arg(shown))
+            # the resolver put each ARG's value (None: unset) in ``default``
+            self._meta(st, hist.arg([(a.name, a.default) for a in instr.args]))
         elif isinstance(instr, WorkdirInstr):
-            self._workdir(st, x(instr.path))
+            self._workdir(st, instr.path)
         elif isinstance(instr, UserInstr):
-            st.cc["user"] = x(instr.user)
-            self._meta(st, hist.simple("USER", str(st.cc["user"])))
+            st.cc["user"] = instr.user
+            self._meta(st, hist.simple("USER", instr.user))
         elif isinstance(instr, ExposeInstr):
             ports: list[str] = []
-            for p in instr.ports:
-                for word in lex.process_words(p, env):
-                    ports += _port_specs(word)
+            for word in instr.ports:
+                ports += _port_specs(word)
             for p in ports:
                 if p not in st.exposed:
                     st.exposed.append(p)
             self._meta(st, hist.expose(ports))
         elif isinstance(instr, VolumeInstr):
-            vols = [x(v) for v in instr.volumes]
-            for v in vols:
+            for v in instr.volumes:
                 if v not in st.volumes:
                     st.volumes.append(v)
-            self._meta(st, hist.simple("VOLUME", hist.go_list(vols)))
+            self._meta(st, hist.simple("VOLUME", hist.go_list(instr.volumes)))
         elif isinstance(instr, StopsignalInstr):
-            st.cc["stop_signal"] = x(instr.signal)
-            self._meta(st, hist.simple("STOPSIGNAL", str(st.cc["stop_signal"])))
+            st.cc["stop_signal"] = instr.signal
+            self._meta(st, hist.simple("STOPSIGNAL", instr.signal))
         elif isinstance(instr, ShellInstr):
             st.cc["shell"] = tuple(instr.shell)
             self._meta(st, hist.simple("SHELL", hist.go_list(instr.shell)))
@@ -503,9 +530,9 @@ class Builder:
         elif isinstance(instr, OnbuildInstr):
             st.onbuild.append(instr.expression)
         elif isinstance(instr, RunInstr):
-            self._run(st, instr)
+            self._run(st, instr, step)
         elif isinstance(instr, CopyInstr | AddInstr):
-            self._copy(st, instr, x)
+            self._copy(st, instr)
         else:  # pragma: no cover - every instruction type is handled above
             raise BuildError(f"unsupported instruction {instr.keyword}")
 
@@ -662,7 +689,7 @@ class Builder:
 
     # ------------------------------------------------------------------ RUN
 
-    def _run(self, st: _State, instr: RunInstr) -> None:
+    def _run(self, st: _State, instr: RunInstr, step: Step) -> None:
         args: list[str] = list(instr.cmd)
         if instr.heredocs and instr.shell_form:
             first = parse_heredoc(args[0]) if len(args) == 1 else None
@@ -676,14 +703,11 @@ class Builder:
                 args = [text]
         if instr.shell_form:
             args = [*st.shell, " ".join(args)]
-        mounts = self._expand_mounts(st, instr)
+        mounts = self._expand_mounts(instr)
         mount_key = [self._mount_key(st, m) for m in mounts]
         network = instr.network if instr.network != "default" else self.opts.network
-        run_env = self._run_env(st)
-        build_args = [(k, v) for k, v in st.args.items() if k not in _NON_ENV_ARGS]
-        env_now = st.env_map()
-        shown_args = [(k, env_now.get(k, v)) for k, v in build_args]
-        created_by = hist.run(args, shown_args)
+        run_env = self._run_env(st, step)
+        created_by = run_history(args, step.args, step.env) + hist.SUFFIX
         key = _key(
             "run/1",
             st.fs_key,
@@ -743,18 +767,10 @@ class Builder:
 
     # ------------------------------------------------------------ RUN --mount
 
-    def _expand_mounts(self, st: _State, instr: RunInstr) -> list[Mount]:
-        from gantry.dockerfile.mounts import MountError, parse_mount
-
-        env = st.expansion_env()
-        lex = self._lexer()
+    def _expand_mounts(self, instr: RunInstr) -> list[Mount]:
+        """The RUN's mounts (variables already expanded by the resolver), checked."""
         out: list[Mount] = []
         for m in instr.mounts:
-            if m.deferred:
-                try:
-                    m = parse_mount(m.spec, lambda w: lex.process_word(w, env))
-                except MountError as err:
-                    raise BuildError(str(err)) from None
             if m.type in ("secret", "ssh"):
                 raise BuildError(f"RUN --mount=type={m.type} is not supported yet by gantry build")
             if not m.target:
@@ -770,8 +786,8 @@ class Builder:
         if m.type == "tmpfs":
             return [*base, m.size]
         if m.from_:
-            idx = self.plan.stage_by_ref(m.from_, st.stage.index)
-            ref = self.states[idx].fs_key if idx is not None else self._image_chain(m.from_)
+            used = self._used_stage(m.from_)
+            ref = used.fs_key if used is not None else self._image_chain(m.from_)
             return [*base, "from", ref, m.source]
         index = self._context_index()
         rel = posixpath.normpath((m.source or "/").lstrip("/")) if m.source else ""
@@ -841,9 +857,9 @@ class Builder:
             return RM(target, "bind", str(d), ("rbind", "rprivate"))
         # bind: the context, a stage or an image; writes (rw) go to a throwaway upper
         if m.from_:
-            idx = self.plan.stage_by_ref(m.from_, st.stage.index)
-            chain = self.states[idx].chain if idx is not None else None
-            if idx is None:
+            used = self._used_stage(m.from_)
+            chain = used.chain if used is not None else None
+            if used is None:
                 key = self._image_chain(m.from_)
                 chain = None if key == "scratch" else Digest(key)
             src_root = work / f"from-{len(os.listdir(work))}"
@@ -880,14 +896,24 @@ class Builder:
             target, "bind", str(source), ("rbind", "rprivate") + (("ro",) if m.readonly else ())
         )
 
-    def _run_env(self, st: _State) -> list[str]:
-        env: dict[str, str] = {}
-        for k, v in st.args.items():
-            if k not in _NON_ENV_ARGS:
-                env[k] = v
-        env.update(st.env_map())
-        env.setdefault("PATH", DEFAULT_PATH)
-        return [f"{k}={v}" for k, v in env.items()]
+    def _run_env(self, st: _State, step: Step) -> list[str]:
+        """A RUN's environment: the ARGs in scope, the image ENV, PATH, proxy build args.
+
+        Values are the resolver's (a later ARG/ENV of the same name wins, as in BuildKit);
+        the order (ARGs first, then ENV) is what the cache keys have always hashed.
+        """
+        values = step.run_env(self.opts.build_args)
+        keys = [*step.build_args, *(e.partition("=")[0] for e in st.env), "PATH"]
+        keys += [k for k in self.opts.build_args if k in PROXY_ARGS]
+        out: dict[str, str] = {}
+        for k in keys:
+            if k in out:
+                continue
+            if k in values:
+                out[k] = values[k]
+            elif k == "PATH":
+                out[k] = DEFAULT_PATH
+        return [f"{k}={v}" for k, v in out.items()]
 
     # ------------------------------------------------------------------ WORKDIR
 
@@ -925,15 +951,20 @@ class Builder:
             self._index = ContextIndex.walk(self.opts.context, matcher)
         return self._index
 
-    def _copy(self, st: _State, instr: CopyInstr | AddInstr, x: object) -> None:
-        expand = x  # callable[[str], str]
-        srcs = [expand(s) for s in instr.sources]  # type: ignore[operator]
-        dest_raw = expand(instr.dest)  # type: ignore[operator]
-        chown = expand(instr.chown) if instr.chown else None  # type: ignore[operator]
-        chmod = expand(instr.chmod) if instr.chmod else None  # type: ignore[operator]
+    def _used_stage(self, ref: str) -> _State | None:
+        """The built state of the stage a ``--from``/``from=`` names; None for an image."""
+        stage = self.plan.find(ref)
+        return None if stage is None else self.states[stage.index]
+
+    def _copy(self, st: _State, instr: CopyInstr | AddInstr) -> None:
+        """COPY/ADD; ``instr`` has its words expanded by the resolver."""
+        srcs = list(instr.sources)
+        dest_raw = instr.dest
+        chown = instr.chown or None
+        chmod = instr.chmod or None
         from_ref = None
         if isinstance(instr, CopyInstr) and instr.from_:
-            from_ref = expand(instr.from_)  # type: ignore[operator]
+            from_ref = self.plan.expand_from(instr.from_)
         if isinstance(instr, AddInstr):
             for s in srcs:
                 if s.startswith(("http://", "https://")) or s.startswith("git@"):
@@ -962,9 +993,9 @@ class Builder:
         key_sources: list[object] = []
         mount_stage: _State | None = None
         if from_ref is not None:
-            idx = self.plan.stage_by_ref(from_ref, st.stage.index)
-            if idx is not None:
-                mount_stage = self.states[idx]
+            used = self._used_stage(from_ref)
+            if used is not None:
+                mount_stage = used
                 key_sources = ["stage", mount_stage.fs_key, srcs]
             else:
                 try:
@@ -1007,7 +1038,7 @@ class Builder:
                         base = posixpath.basename(one.rel)
                         lines.append(entry_record(top, base, os.stat(top), self._hashes))
                     key_sources.append([one.rel, one.is_dir, lines])
-        heredocs = [(c.path, c.data if not c.expand else expand(c.data)) for c in instr.contents]  # type: ignore[operator]
+        heredocs = [(c.path, c.data) for c in instr.contents]
         multi = len(selections) + len(heredocs) > 1 or (mount_stage is not None and len(srcs) > 1)
         key = _key(
             "copy/1",
@@ -1197,16 +1228,9 @@ class StepFailed(BuildError):
         out = ["------", f" > {self.step}:"]
         out += [line for line in self.tail]
         out.append("------")
-        out.append(
-            f"{self.file}:{self.line}" + (f"-{self.end_line}" if self.end_line != self.line else "")
-        )
-        out.append("--------------------")
-        lo = max(1, self.line - 2)
-        hi = min(len(self.source), self.end_line + 2)
-        for i in range(lo, hi + 1):
-            mark = ">>>" if self.line <= i <= self.end_line else "   "
-            out.append(f"{i:>4} | {mark} {self.source[i - 1]}")
-        out.append("--------------------")
+        from gantry.build.report import excerpt
+
+        out += excerpt(self.file, self.source, self.line, self.end_line)
         return "\n".join(out)
 
 
