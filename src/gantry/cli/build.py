@@ -81,6 +81,17 @@ def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
 @click.option(
     "--platform", metavar="PLATFORM", help="Set the target platform (only the host's for now)."
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run the build checks and report findings instead of building (--call=check).",
+)
+@click.option(
+    "--call",
+    metavar="check[,format=json]",
+    default="build",
+    help="What to do: build (default) or check (only the build checks).",
+)
 @click.argument("path", metavar="PATH")
 @click.pass_context
 def build(
@@ -96,6 +107,8 @@ def build(
     progress: str,
     network: str,
     platform: str | None,
+    check: bool,
+    call: str,
     path: str,
 ) -> None:
     """Build an image from a Dockerfile.
@@ -136,6 +149,10 @@ def build(
         if not dockerfile.is_absolute() and not dockerfile.exists():
             dockerfile = context / file
     args = _kv(build_args, "build-arg", from_env=True)
+    call_name, call_format = _parse_call("check" if check else call)
+    if call_name == "check":
+        _check(ctx, context, dockerfile, text, args, target, call_format)
+        return
     label_map = _kv(labels, "label", from_env=False)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     opts = BuildOptions(
@@ -172,10 +189,102 @@ def build(
             raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
     if isinstance(prog, TtyProgress):
         prog.summary(True)
+    if not (quiet or progress == "quiet"):
+        from gantry.build.report import format_warnings, unconsumed_warning
+
+        for text_out in (
+            unconsumed_warning(result.unconsumed_args),
+            format_warnings(result.warnings),
+        ):
+            if text_out:
+                click.echo(text_out, err=True)
     if iidfile:
         Path(iidfile).write_text(str(result.image.id))
     if quiet or progress == "quiet":
         click.echo(str(result.image.id))
+
+
+def _parse_call(value: str) -> tuple[str, str]:
+    """``--call check,format=json`` -> ("check", "json")."""
+    name, _, rest = value.partition(",")
+    fmt = "text"
+    for item in filter(None, rest.split(",")):
+        key, _, val = item.partition("=")
+        if key != "format" or val not in ("text", "json"):
+            raise UsageError(f"invalid value {item!r} for --call (want format=text|json)")
+        fmt = val
+    if name not in ("build", "check"):
+        raise UsageError(f'unsupported --call "{name}": build and check are supported')
+    return name, fmt
+
+
+def _check(
+    ctx: click.Context,
+    context: Path,
+    dockerfile: Path | None,
+    text: bytes | None,
+    args: dict[str, str],
+    target: str | None,
+    fmt: str,
+) -> None:
+    """``docker build --check``: BuildKit's checks, findings on stdout, exit 1 if any."""
+    import json
+
+    from gantry.build.report import excerpt, format_check
+    from gantry.dockerfile.checks import format_json, run_checks
+    from gantry.errors import DockerfileError, GantryError
+    from gantry.store import Store
+
+    path = dockerfile or context / "Dockerfile"
+    name = "Dockerfile" if dockerfile is None or text is not None else path.name
+    if text is None:
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise BuildError(
+                f"failed to read dockerfile: open {path.name}: no such file or directory"
+            ) from None
+    root = Path(ctx.obj["root"])
+    store = Store(root) if (root / "meta.db").exists() else None
+
+    def image_env(image: str) -> dict[str, str] | None:
+        if store is None:
+            return None
+        try:
+            cfg = store.config(store.resolve(image))
+        except GantryError:
+            return None
+        return dict(e.partition("=")[::2] for e in cfg.container_config.env)
+
+    try:
+        report = run_checks(
+            text,
+            file=name,
+            build_args=args,
+            target=target,
+            context_dir=context,
+            dockerfile_path=None if text is not None and dockerfile is None else path,
+            base_env=image_env,
+            best_practices=False,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    source = text.decode("utf-8", "replace").splitlines()
+    if fmt == "json":
+        click.echo(json.dumps(format_json(report), indent=2))
+    else:
+        click.echo(format_check(report, source))
+    if report.error is not None:
+        err = report.error
+        if err.line:
+            click.echo("\n".join(excerpt(name, source, err.line)), err=True)
+        raise DockerfileError(err.message, file=name, line=err.line)
+    violation = report.violation_message()
+    if violation:
+        raise BuildError(violation)
+    if report.findings:
+        ctx.exit(1)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
