@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gantry.cli.images import ellipsis, familiar_match, path_match
+from gantry.cli.images import ellipsis
 from gantry.cli.main import cli
 from gantry.store import Image, Store
 from test_store_support import layer, make_image
@@ -196,6 +196,13 @@ def test_images_filters(world: World) -> None:
     assert ids("-f", "reference=busybox") == [f"{b} 1.36", f"{b} latest"]
     assert ids("busybox:latest") == [f"{b} latest"]
     assert ids("-f", "reference=nothing*") == []
+    assert ids("-f", "reference=b[a-z]sybox:lat*") == [f"{b} latest"]
+    assert ids("-f", "reference=localhost:5000/*/app") == [f"{a} v1"]  # the name, tag dropped
+    # several until= values: the earliest wins (moby lowers one "before" bound)
+    assert ids("-f", "until=2024-07-01T00:00:00Z", "-f", "until=2024-02-01T00:00:00Z") == [
+        f"{b} 1.36",
+        f"{b} latest",
+    ]
 
 
 def test_images_hides_intermediate_unless_all(world: World) -> None:
@@ -221,6 +228,14 @@ def test_images_errors(world: World) -> None:
     assert p.stderr == "Error: invalid filter 'color'\n"
     p = run(world, "images", "-f", "dangling=maybe")
     assert p.stderr == "Error: Invalid filter 'dangling=maybe'\n"
+    p = run(world, "images", "-f", "reference=busy[box")
+    assert (p.returncode, p.stderr) == (1, "Error: syntax error in pattern: busy[box\n")
+    p = run(world, "images", "-f", "until=yesterday")
+    assert p.returncode == 1
+    assert p.stderr == (
+        'Error: failed to parse value as time or duration: invalid seconds "yesterday": '
+        "invalid syntax\n"
+    )
 
 
 def test_empty_store_prints_only_the_header(root: Path) -> None:
@@ -343,6 +358,7 @@ def test_inspect_json_shape(world: World) -> None:
         "Architecture",
         "Os",
         "Size",
+        "GraphDriver",
         "RootFS",
         "Metadata",
     ]
@@ -356,6 +372,42 @@ def test_inspect_json_shape(world: World) -> None:
     assert out(world, "image", "inspect", "busybox").startswith('[\n    {\n        "Id": ')
     app = json.loads(out(world, "image", "inspect", "localhost:5000/team/app:v1"))[0]
     assert app["Parent"] == str(world.base.id)
+
+
+def test_inspect_graph_driver_last_tag_time_and_comment(world: World) -> None:
+    from datetime import datetime
+
+    app = json.loads(out(world, "image", "inspect", "localhost:5000/team/app:v1"))[0]
+    assert app["GraphDriver"] == {"Data": None, "Name": "overlayfs"}  # nothing unpacked yet
+    with Store(world.root) as s:
+        layers = s.layers(world.app)
+        paths = [str(s.snapshot(str(layer.chain_id))) for layer in layers]
+    app = json.loads(out(world, "image", "inspect", "localhost:5000/team/app:v1"))[0]
+    assert app["GraphDriver"]["Data"] == {"LowerDir": paths[0], "UpperDir": paths[1]}
+    assert list(app["GraphDriver"]["Data"]) == ["LowerDir", "UpperDir"]  # Go's sorted keys
+
+    before = time.time()
+    out(world, "tag", "busybox:1.36", "retagged:1")
+    tagged = json.loads(out(world, "image", "inspect", "retagged:1"))[0]
+    stamp = tagged["Metadata"]["LastTagTime"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)", stamp)
+    got = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    assert before - 1 <= got <= time.time() + 1
+    # the dangling image was never tagged: Go's zero time
+    dangling = json.loads(out(world, "image", "inspect", str(world.dangling.id)))[0]
+    assert dangling["Metadata"] == {"LastTagTime": "0001-01-01T00:00:00Z"}
+    # Comment: the last history entry's when the config has none
+    with Store(world.root) as s:
+        img = make_image(
+            s,
+            [OTHER],
+            salt="commented",
+            history=[{"created_by": "x", "comment": "buildkit.dockerfile.v0"}],
+            tags=["commented:1"],
+        )
+    assert json.loads(out(world, "image", "inspect", str(img.id)))[0]["Comment"] == (
+        "buildkit.dockerfile.v0"
+    )
 
 
 def test_inspect_format(world: World) -> None:
@@ -470,6 +522,27 @@ def test_system_df_verbose(world: World) -> None:
     assert rows["localhost:5000/team/app"][5:8] == ["5kB", "1.2kB", "0"]
 
 
+def test_system_df_counts_volumes_and_build_cache(world: World) -> None:
+    from gantry.containers.volumes import Volumes
+
+    vol = Volumes(world.root).create("data")
+    (vol.mountpoint / "f").write_bytes(b"v" * 2000)
+    with Store(world.root) as s:
+        s.put_cache_record("k" * 64, kind="regular", description="RUN make", size=3000)
+        s.put_cache_record("j" * 64, kind="exec.cachemount", description="apt cache", size=500)
+    lines = out(world, "system", "df").splitlines()
+    assert re.split(r"\s{3,}", lines[3].strip()) == ["Local Volumes", "1", "0", "2kB", "2kB (100%)"]
+    assert re.split(r"\s{3,}", lines[4].strip()) == ["Build Cache", "2", "0", "3.5kB", "3.5kB"]
+    got = out(world, "system", "df", "-v")
+    assert "\nVOLUME NAME   LINKS     SIZE\ndata          0         2kB\n" in got
+    assert "\nBuild cache usage: 3.5kB\n" in got
+    cache = got.split("CACHE ID")[1].splitlines()[1:]
+    assert sorted(re.split(r"\s{3,}", r)[:3] for r in cache) == [
+        ["jjjjjjjjjjjj", "exec.cachemount", "500B"],
+        ["kkkkkkkkkkkk", "regular", "3kB"],
+    ]
+
+
 def test_system_check(world: World) -> None:
     assert out(world, "system", "check") == "No problems found\n"
     blob = world.root / "content" / "blobs" / "sha256" / BASE.digest.split(":")[1]
@@ -483,29 +556,6 @@ def test_system_check(world: World) -> None:
 
 
 # ------------------------------------------------------------------------ helpers
-
-
-@pytest.mark.parametrize(
-    ("pattern", "name", "want"),
-    [
-        ("busy*", "busybox", True),
-        ("*", "library/busybox", False),  # * does not cross /
-        ("*/*", "team/app", True),
-        ("b?sybox", "busybox", True),
-        ("[ab]usybox", "busybox", True),
-        ("[^b]usybox", "busybox", False),
-        ("busybox\\*", "busybox*", True),
-    ],
-)
-def test_path_match(pattern: str, name: str, want: bool) -> None:
-    assert path_match(pattern, name) is want
-
-
-def test_familiar_match_tries_the_name_without_tag() -> None:
-    assert familiar_match("busybox", "busybox:1.36")
-    assert familiar_match("busybox:1.*", "busybox:1.36")
-    assert not familiar_match("busybox:2*", "busybox:1.36")
-    assert familiar_match("localhost:5000/*/app", "localhost:5000/team/app:v1")
 
 
 def test_ellipsis_counts_columns() -> None:

@@ -24,15 +24,16 @@ from gantry.cli.units import (
     bytes_size,
     created_since,
     from_human_size,
-    get_timestamp,
     go_time_string,
     human_duration,
     human_size,
     human_size_with_precision,
     parse_duration,
     ram_in_bytes,
+    rfc3339_nano,
 )
 from gantry.errors import UsageError
+from gantry.timeutil import parse_timestamp
 
 
 @pytest.mark.parametrize(
@@ -253,14 +254,14 @@ def _local(*args: int) -> float:
         ),
     ],
 )
-def test_get_timestamp(value: str, want: float) -> None:
-    assert get_timestamp(value, NOW) == pytest.approx(want)
+def test_until_timestamp(value: str, want: float) -> None:
+    assert parse_timestamp(value, NOW) == pytest.approx(want)
 
 
 def test_get_timestamp_local_forms() -> None:
-    assert get_timestamp("2023-11-14", NOW) == pytest.approx(_local(2023, 11, 14))
-    assert get_timestamp("2023-11-14T10:30", NOW) == pytest.approx(_local(2023, 11, 14, 10, 30))
-    assert get_timestamp("2023-11-14T10:30:05.25", NOW) == pytest.approx(
+    assert parse_timestamp("2023-11-14", NOW) == pytest.approx(_local(2023, 11, 14))
+    assert parse_timestamp("2023-11-14T10:30", NOW) == pytest.approx(_local(2023, 11, 14, 10, 30))
+    assert parse_timestamp("2023-11-14T10:30:05.25", NOW) == pytest.approx(
         _local(2023, 11, 14, 10, 30, 5) + 0.25
     )
 
@@ -268,10 +269,20 @@ def test_get_timestamp_local_forms() -> None:
 @pytest.mark.parametrize("value", ["bogus", "2023-13-01", "2023-11-14T25:00:00Z", "12.x"])
 def test_get_timestamp_errors(value: str) -> None:
     with pytest.raises(UsageError):
-        get_timestamp(value, NOW)
+        parse_timestamp(value, NOW)
 
 
 def test_go_time_string() -> None:
     assert go_time_string(NOW, UTC) == "2023-11-14 22:13:20 +0000 UTC"
     cet = timezone(timedelta(hours=1))
     assert go_time_string(NOW, cet) == "2023-11-14 23:13:20 +0100 +0100"
+
+
+def test_rfc3339_nano_as_go_formats_last_tag_time() -> None:
+    assert rfc3339_nano(None) == "0001-01-01T00:00:00Z"
+    assert rfc3339_nano(NOW, UTC) == "2023-11-14T22:13:20Z"
+    assert rfc3339_nano(NOW + 0.5, UTC) == "2023-11-14T22:13:20.5Z"
+    plus7 = timezone(timedelta(hours=7))
+    assert rfc3339_nano(NOW + 0.534108, plus7) == "2023-11-15T05:13:20.534108+07:00"
+    minus = timezone(-timedelta(hours=3, minutes=30))
+    assert rfc3339_nano(NOW, minus) == "2023-11-14T18:43:20-03:30"

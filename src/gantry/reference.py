@@ -32,6 +32,7 @@ Entry points, with their Go names:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 
@@ -311,6 +312,7 @@ def path_match(pattern: str, name: str) -> bool:
     return _compile_glob(pattern).fullmatch(name) is not None
 
 
+@functools.lru_cache(maxsize=256)
 def _compile_glob(pattern: str) -> re.Pattern[str]:
     out: list[str] = []
     i, n = 0, len(pattern)

@@ -8,7 +8,6 @@ the prune prompt and ``Total reclaimed space:``).
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -16,14 +15,15 @@ from typing import Any
 
 import click
 
+from gantry import reference, timeutil
 from gantry.cli import formatter
 from gantry.cli.template import Struct, Template
 from gantry.cli.units import (
     created_since,
-    get_timestamp,
     go_time_string,
     human_size,
     human_size_with_precision,
+    rfc3339_nano,
 )
 from gantry.errors import GantryError, ImageNotFound, TemplateError, UsageError
 
@@ -54,44 +54,6 @@ def check_filter_keys(filters: dict[str, list[str]], allowed: Sequence[str]) -> 
     for key in filters:
         if key not in allowed:
             raise UsageError(f"invalid filter '{key}'")
-
-
-def path_match(pattern: str, name: str) -> bool:
-    """Go's ``path.Match``: ``*`` and ``?`` do not cross ``/``; ``[...]`` classes."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                raise UsageError("syntax error in pattern")
-            body = pattern[i + 1 : j]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-            i = j
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.fullmatch("".join(out), name) is not None
-
-
-def familiar_match(pattern: str, ref: str) -> bool:
-    """distribution's ``FamiliarMatch``: the pattern against ``name:tag``, then ``name``."""
-    if path_match(pattern, ref):
-        return True
-    name = ref.split("@", 1)[0]
-    if ":" in name.rsplit("/", 1)[-1]:
-        name = name.rsplit(":", 1)[0]
-    return path_match(pattern, name)
 
 
 def _split_familiar(ref: str) -> tuple[str, str]:
@@ -285,10 +247,14 @@ def select_images(
         before = store.resolve(filters["before"][-1]).created or 0.0
     if filters.get("since"):
         since = store.resolve(filters["since"][-1]).created or 0.0
-    if filters.get("until"):
-        until = get_timestamp(filters["until"][-1], now)
+    for value in filters.get("until", []):
+        # moby: every until= lowers the "created before" bound
+        ts = timeutil.parse_timestamp(value, now)
+        until = ts if until is None else min(until, ts)
     include, exclude = filters.get("label", []), filters.get("label!", [])
     patterns = filters.get("reference", [])
+    for p in patterns:
+        reference.path_match(p, "")  # a bad pattern is an error even with no images
 
     out: list[tuple[Any, list[str], list[str]]] = []
     for img in store.images():
@@ -307,14 +273,26 @@ def select_images(
             continue
         if (include or exclude) and not store_filters.match_labels(img.labels, include, exclude):
             continue
-        tags = list(img.familiar_tags)
-        digests = list(img.familiar_digests)
         if patterns:
-            tags = [t for t in tags if any(familiar_match(p, t) for p in patterns)]
-            digests = [d for d in digests if any(familiar_match(p, d) for p in patterns)]
+            tags = _matching(img.repo_tags, patterns)
+            digests = _matching(img.repo_digests, patterns)
             if not tags and not digests:
                 continue
+        else:
+            tags = list(img.familiar_tags)
+            digests = list(img.familiar_digests)
         out.append((img, tags, digests))
+    return out
+
+
+def _matching(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The familiar forms of ``names`` that a ``reference=`` pattern matches
+    (distribution's ``FamiliarMatch``: ``name:tag``, then ``name``)."""
+    out = []
+    for full in names:
+        ref = reference.parse(full)
+        if any(reference.familiar_match(p, ref) for p in patterns):
+            out.append(ref.familiar())
     return out
 
 
@@ -462,8 +440,6 @@ def prune(ctx: click.Context, all_images: bool, filters: tuple[str, ...], force:
     """Remove unused images."""
     flt = parse_filters(filters)
     check_filter_keys(flt, ("until", "label", "label!", "dangling"))
-    if "until" in flt:
-        flt["until"] = [repr(get_timestamp(v)) for v in flt["until"]]
     if not force and not confirm(_PRUNE_ALL_WARNING if all_images else _PRUNE_DANGLING_WARNING):
         return
     with open_store(ctx) as store:
@@ -495,7 +471,7 @@ def inspect_document(store: Any, image: Any) -> Struct:
     doc["RepoTags"] = list(image.familiar_tags)
     doc["RepoDigests"] = list(image.familiar_digests)
     doc["Parent"] = str(image.parent or "")
-    doc["Comment"] = _first_comment(raw)
+    doc["Comment"] = _comment(raw)
     doc["Created"] = raw.get("created") or ""
     doc["DockerVersion"] = raw.get("docker_version") or ""
     doc["Author"] = raw.get("author") or ""
@@ -507,19 +483,52 @@ def inspect_document(store: Any, image: Any) -> Struct:
     if raw.get("os.version"):
         doc["OsVersion"] = raw["os.version"]
     doc["Size"] = image.size
+    doc["GraphDriver"] = Struct(
+        {"Data": _snapshot_dirs(store, layers), "Name": "overlayfs"}, go_type="storage.DriverData"
+    )
     doc["RootFS"] = Struct(
         {"Type": rootfs.get("type", "layers"), "Layers": [str(layer.diff_id) for layer in layers]},
         go_type="image.RootFS",
     )
-    doc["Metadata"] = Struct({"LastTagTime": "0001-01-01T00:00:00Z"}, go_type="image.Metadata")
+    doc["Metadata"] = Struct(
+        {"LastTagTime": rfc3339_nano(image.last_tag_time)}, go_type="image.Metadata"
+    )
     return doc
 
 
-def _first_comment(raw: dict[str, Any]) -> str:
+def _comment(raw: dict[str, Any]) -> str:
+    """moby: the config's ``comment`` (``import -m``, ``commit -m``), else the comment of
+    the last history entry (``buildkit.dockerfile.v0`` for BuildKit images)."""
+    comment = raw.get("comment")
+    if isinstance(comment, str) and comment:
+        return comment
     history = raw.get("history") or []
     if history and isinstance(history[-1], dict):
         return str(history[-1].get("comment") or "")
     return ""
+
+
+def _snapshot_dirs(store: Any, layers: Sequence[Any]) -> dict[str, str] | None:
+    """overlay2's ``GraphDriver.Data`` for an image: ``UpperDir`` is the top layer's
+    unpacked directory, ``LowerDir`` the ones below it (top first, ``:``-joined).
+    None (JSON null, as Docker's containerd store shows) until every layer is unpacked."""
+    from gantry.errors import NotFound
+
+    dirs = []
+    for layer in reversed(layers):
+        try:
+            snap = store.snapshot_info(str(layer.chain_id))
+        except NotFound:
+            return None
+        if not snap.ready:
+            return None
+        dirs.append(str(snap.path))
+    if not dirs:
+        return None
+    data = {"UpperDir": dirs[0]}
+    if len(dirs) > 1:
+        data["LowerDir"] = ":".join(dirs[1:])
+    return dict(sorted(data.items()))  # Go writes map keys sorted
 
 
 def _plain(v: Any) -> Any:

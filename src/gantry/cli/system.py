@@ -8,7 +8,7 @@ import click
 
 from gantry.cli import formatter
 from gantry.cli.images import IMAGE_HEADER, image_rows, open_store
-from gantry.cli.units import human_size
+from gantry.cli.units import created_since, human_size, human_size_with_precision
 
 DF_HEADER = {
     "Type": "TYPE",
@@ -84,18 +84,29 @@ def df(ctx: click.Context, fmt: str, verbose: bool) -> None:
     """Show disk usage."""
     import time
 
+    from gantry.containers import Containers
+
     with open_store(ctx) as store:
         usage = store.df()
         images = {img.id: img for img in store.images()}
-    if verbose:
-        click.echo(_verbose(usage, images, time.time()), nl=False)
-        return
+    with Containers(ctx.find_root().obj["root"]) as mgr:
+        volumes = _volume_usage(mgr)
+        if verbose:
+            click.echo(_verbose(usage, images, volumes, mgr, time.time()), nl=False)
+            return
+    cont, cache = usage.containers, usage.build_cache
+    vol_size = sum(size for _v, _links, size in volumes)
     rows = [
         UsageRow("Images", usage.total, usage.active, usage.size, usage.reclaimable),
-        # containers, volumes and the build cache are not recorded by the store yet
-        UsageRow("Containers", 0, 0, 0, 0),
-        UsageRow("Local Volumes", 0, 0, 0, 0),
-        UsageRow("Build Cache", 0, 0, 0, 0),
+        UsageRow("Containers", cont.total, cont.active, cont.size, cont.reclaimable),
+        UsageRow(
+            "Local Volumes",
+            len(volumes),
+            sum(1 for _v, links, _s in volumes if links),
+            vol_size,
+            sum(size for _v, links, size in volumes if not links),
+        ),
+        UsageRow("Build Cache", cache.total, cache.active, cache.size, cache.reclaimable),
     ]
     source = fmt or formatter.TABLE_KEY
     if source == formatter.TABLE_KEY:
@@ -103,7 +114,58 @@ def df(ctx: click.Context, fmt: str, verbose: bool) -> None:
     click.echo(formatter.render(source, rows, DF_HEADER), nl=False)
 
 
-def _verbose(usage: Any, images: dict[Any, Any], now: float) -> str:
+def _volume_usage(mgr: Any) -> list[tuple[Any, int, int]]:
+    """(volume, containers using it, bytes) for every local volume."""
+    return [
+        (v, len(mgr.volume_users(v.name)), mgr.volumes.size(v.name)) for v in mgr.volumes.list()
+    ]
+
+
+class _VolumeRow(formatter.Row):
+    go_type = "*formatter.volumeContext"
+    json_fields = ("Links", "Name", "Size")
+
+    def __init__(self, name: str, links: int, size: int) -> None:
+        self.Name = name
+        self.Links = str(links)
+        self.Size = human_size(size)
+
+
+class _CacheRow(formatter.Row):
+    """docker/cli's ``buildCacheContext`` (``*`` marks a record in use)."""
+
+    go_type = "*formatter.buildCacheContext"
+    json_fields = (
+        "CacheType",
+        "CreatedSince",
+        "ID",
+        "LastUsedSince",
+        "Shared",
+        "Size",
+        "UsageCount",
+    )
+
+    def __init__(self, rec: Any, now: float) -> None:
+        self.ID = formatter.truncate_id(rec.id) + ("*" if rec.in_use else "")
+        self.CacheType = rec.kind
+        self.Size = human_size_with_precision(rec.size, 3)
+        self.CreatedSince = created_since(rec.created, now)
+        self.LastUsedSince = "" if rec.last_used is None else created_since(rec.last_used, now)
+        self.UsageCount = str(rec.usage_count)
+        self.Shared = "true" if rec.shared else "false"
+        self.Description = rec.description
+
+
+def _verbose(
+    usage: Any, images: dict[Any, Any], volumes: list[tuple[Any, int, int]], mgr: Any, now: float
+) -> str:
+    from gantry.cli.container import ContainerRow
+
+    class DfContainerRow(ContainerRow):
+        @property
+        def Size(self) -> str:  # df -v shows the writable layer alone
+            return human_size_with_precision(sizes.get(self._c.id, 0), 3)
+
     out = ["Images space usage:\n\n"]
     rows = []
     for u in usage.images:
@@ -124,11 +186,18 @@ def _verbose(usage: Any, images: dict[Any, Any], now: float) -> str:
         )[:1]
     out.append(formatter.render(DF_IMAGES_TABLE, rows, IMAGE_HEADER))
     out.append("\nContainers space usage:\n\n")
-    out.append(formatter.render(DF_CONTAINERS_TABLE, [], CONTAINER_HEADER))
+    sizes = {c.id: c.size_rw for c in usage.containers.containers}
+    records = [c for c in mgr.list(all=True) if c.id in sizes]
+    crows = [DfContainerRow(mgr, c, trunc=True, now=now, size=True) for c in records]
+    out.append(formatter.render(DF_CONTAINERS_TABLE, crows, CONTAINER_HEADER))
     out.append("\nLocal Volumes space usage:\n\n")
-    out.append(formatter.render(DF_VOLUMES_TABLE, [], VOLUME_HEADER))
-    out.append(f"\nBuild cache usage: {human_size(0)}\n\n")
-    out.append(formatter.render(DF_CACHE_TABLE, [], CACHE_HEADER))
+    vrows = [_VolumeRow(v.name, links, size) for v, links, size in volumes]
+    out.append(formatter.render(DF_VOLUMES_TABLE, vrows, VOLUME_HEADER))
+    cache = usage.build_cache
+    out.append(f"\nBuild cache usage: {human_size(cache.size)}\n\n")
+    out.append(
+        formatter.render(DF_CACHE_TABLE, [_CacheRow(r, now) for r in cache.records], CACHE_HEADER)
+    )
     return "".join(out)
 
 

@@ -6,10 +6,11 @@
 - :func:`from_human_size` / :func:`ram_in_bytes`: the inverse (``32kb``, ``1.5g``);
 - :func:`human_duration`: ``Less than a second``, ``About a minute``, ``3 weeks``...
   and :func:`created_since` (``... ago``) as docker/cli prints CREATED columns;
-- :func:`parse_duration`: Go's ``time.ParseDuration`` (``1h30m``, ``300ms``);
-- :func:`get_timestamp`: the daemon's reading of ``until=``/``since=`` filter values
-  (a Go duration before now, an RFC 3339 date or time, or unix seconds);
-- :func:`go_time_string`: Go's ``time.Time.String()`` (``.CreatedAt``).
+- :func:`parse_duration`: Go's ``time.ParseDuration`` (``1h30m``, ``300ms``), from
+  :mod:`gantry.timeutil` (which also reads ``until=``/``since=`` values for every room);
+- :func:`go_time_string`: Go's ``time.Time.String()`` (``.CreatedAt``);
+- :func:`rfc3339_nano`: Go's ``time.RFC3339Nano`` in the local zone (inspect's
+  ``LastTagTime``), the zero time for None.
 """
 
 from __future__ import annotations
@@ -17,22 +18,23 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from gantry.errors import UsageError
+from gantry.timeutil import parse_duration
 
 __all__ = [
     "bytes_size",
     "created_since",
     "custom_size",
     "from_human_size",
-    "get_timestamp",
     "go_time_string",
     "human_duration",
     "human_size",
     "human_size_with_precision",
     "parse_duration",
     "ram_in_bytes",
+    "rfc3339_nano",
 ]
 
 KB, MB, GB, TB, PB = 1000, 1000**2, 1000**3, 1000**4, 1000**5
@@ -138,124 +140,6 @@ def created_since(created: float, now: float | None = None) -> str:
     return human_duration(now - created) + " ago"
 
 
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 micro sign
-    "μs": 1e-6,  # U+03BC Greek mu
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_SEGMENT_RE = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
-
-
-def parse_duration(text: str) -> float:
-    """Go ``time.ParseDuration``: ``1h30m``, ``-1.5h``, ``300ms`` -> seconds."""
-    orig = text
-    quoted = '"' + orig + '"'
-    sign = 1.0
-    if text[:1] in "+-" and text:
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    if not text:
-        raise UsageError(f"time: invalid duration {quoted}")
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        m = _SEGMENT_RE.match(text, pos)
-        assert m is not None  # the pattern matches the empty string
-        whole, frac, unit = m.group(1), m.group(2), m.group(3)
-        if not whole and not frac:
-            raise UsageError(f"time: invalid duration {quoted}")
-        if not unit:
-            raise UsageError(f"time: missing unit in duration {quoted}")
-        # the unit runs up to the next digit or dot
-        if unit not in _DURATION_UNITS:
-            raise UsageError(f'time: unknown unit "{unit}" in duration {quoted}')
-        value = float(f"{whole or '0'}.{frac or '0'}")
-        total += value * _DURATION_UNITS[unit]
-        pos = m.end()
-    if total * 1e9 > 2**63 - 1:
-        raise UsageError(f"time: invalid duration {quoted}")
-    return sign * total
-
-
-_DATE = r"(\d{4})-(\d{2})-(\d{2})"
-_ZONE = r"(Z|[+-]\d{2}:\d{2})"
-
-
-def _zone(text: str | None, local: timezone) -> timezone:
-    if text is None:
-        return local
-    if text == "Z":
-        return UTC
-    sign = -1 if text[0] == "-" else 1
-    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
-
-
-def get_timestamp(value: str, reference: float | None = None) -> float:
-    """The daemon's ``GetTimestamp`` for ``until=`` / ``since=`` values, as unix seconds.
-
-    A Go duration counts back from ``reference`` (default now); otherwise an RFC 3339
-    date or date-time (with a zone, or in the local zone), or unix seconds with an
-    optional fraction (``1700000000.5``).
-    """
-    ref = time.time() if reference is None else reference
-    if value != "0":
-        try:
-            return ref - parse_duration(value)
-        except UsageError:
-            pass
-    in_local = not any(c in value for c in "zZ+") and value.count("-") != 3
-    local = datetime.fromtimestamp(ref).astimezone().tzinfo
-    assert isinstance(local, timezone)
-    zone = "" if in_local else _ZONE
-    if "." in value:
-        layout = "2006-01-02T15:04:05.999999999" + ("" if in_local else "Z07:00")
-        pattern = _DATE + r"T(\d{2}):(\d{2}):(\d{2})\.(\d{1,9})" + zone
-    elif "T" in value:
-        colons = value.count(":")
-        if not in_local and "z" not in value.lower() and colons > 0:
-            colons -= 1
-        parts = [r"T(\d{2})", r":(\d{2})", r":(\d{2})"][: min(colons, 2) + 1]
-        layout = "2006-01-02" + ["T15", "T15:04", "T15:04:05"][min(colons, 2)]
-        layout += "" if in_local else "Z07:00"
-        pattern = _DATE + "".join(parts) + zone
-    else:
-        layout = "2006-01-02" + ("" if in_local else "Z07:00")
-        pattern = _DATE + zone
-    m = re.fullmatch(pattern, value)
-    if m is None:
-        if "-" in value:
-            raise UsageError(f'parsing time "{value}" as "{layout}": cannot parse')
-        sec, dot, frac = value.partition(".")
-        if not re.fullmatch(r"[+-]?\d+", sec) or (dot and not re.fullmatch(r"\d+", frac)):
-            raise UsageError(f'failed to parse value as time or duration: "{value}"')
-        nanos = int(frac[:9].ljust(9, "0")) if frac else 0
-        return int(sec) + nanos / 1e9
-    groups = list(m.groups())
-    tz = _zone(groups.pop() if not in_local else None, local)
-    nums = [int(g) for g in groups[:3]]
-    clock = [0, 0, 0]
-    nanos = 0
-    rest = groups[3:]
-    if "." in value:
-        clock = [int(g) for g in rest[:3]]
-        nanos = int(rest[3].ljust(9, "0"))
-    else:
-        for i, g in enumerate(rest):
-            clock[i] = int(g)
-    try:
-        dt = datetime(nums[0], nums[1], nums[2], clock[0], clock[1], clock[2], tzinfo=tz)
-    except ValueError as err:
-        raise UsageError(f'parsing time "{value}": {err}') from None
-    return dt.timestamp() + nanos / 1e9
-
-
 def go_time_string(ts: float, tz: timezone | None = None) -> str:
     """Go's ``time.Unix(ts, 0).String()`` in the local zone: ``2006-01-02 15:04:05 -0700 MST``."""
     dt = datetime.fromtimestamp(int(ts), tz) if tz else datetime.fromtimestamp(int(ts)).astimezone()
@@ -264,3 +148,19 @@ def go_time_string(ts: float, tz: timezone | None = None) -> str:
     if not name or name.startswith(("UTC+", "UTC-")) or name[0] in "+-":
         name = offset if offset != "+0000" else "UTC"
     return f"{dt.strftime('%Y-%m-%d %H:%M:%S')} {offset} {name}"
+
+
+def rfc3339_nano(ts: float | None, tz: timezone | None = None) -> str:
+    """Go's ``t.Format(time.RFC3339Nano)`` of a local time (``Z`` when the zone is UTC);
+    ``0001-01-01T00:00:00Z`` (Go's zero time) for None. Fractions to the microsecond."""
+    if ts is None:
+        return "0001-01-01T00:00:00Z"
+    dt = datetime.fromtimestamp(ts, tz) if tz else datetime.fromtimestamp(ts).astimezone()
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += f".{dt.microsecond:06d}".rstrip("0")
+    offset = dt.utcoffset()
+    if not offset:
+        return text + "Z"
+    zone = dt.strftime("%z")
+    return f"{text}{zone[:3]}:{zone[3:]}"
