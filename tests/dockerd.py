@@ -79,12 +79,18 @@ class Docker(NamedTuple):
         return _tail(self.base / "dockerd.log")
 
 
+class DockerMissing(RuntimeError):
+    """dockerd, containerd or the docker client is not installed."""
+
+
 def need_docker() -> tuple[str, str, str]:
-    """Paths of dockerd, containerd and the docker client; fails (no skip) when missing."""
+    """Paths of dockerd, containerd and the docker client; raises :class:`DockerMissing`."""
     found = {t: shutil.which(t) for t in (DOCKERD, CONTAINERD, "docker")}
     missing = [t for t, p in found.items() if p is None]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed; run `make setup` (apt: docker.io)")
+        raise DockerMissing(
+            f"{', '.join(missing)} not installed; run `make setup` (apt: docker.io)"
+        )
     return found[DOCKERD] or "", found[CONTAINERD] or "", found["docker"] or ""
 
 
@@ -275,17 +281,43 @@ def dockerd(insecure: Sequence[str] = (), *, parent: Path | None = None) -> Iter
                     d.rmdir()  # only when empty
 
 
+class _Shared:
+    """One daemon for every module that imports the fixture: pytest makes one session
+    fixture per importing module, so they count themselves in and out here."""
+
+    stack: contextlib.ExitStack | None = None
+    docker: Docker | None = None
+    users = 0
+
+
 @pytest.fixture(scope="session", name="docker")
 def docker_fixture() -> Iterator[Docker]:
     """``docker``: a private dockerd for the session (import ``docker_fixture`` to use it)."""
-    with dockerd() as d:
-        yield d
+    try:
+        need_docker()
+    except DockerMissing as e:
+        pytest.fail(str(e))  # a missing peer is a set-up bug: fail, do not skip
+    if _Shared.docker is None:
+        stack = contextlib.ExitStack()
+        _Shared.docker = stack.enter_context(dockerd())
+        _Shared.stack = stack
+    _Shared.users += 1
+    try:
+        yield _Shared.docker
+    finally:
+        _Shared.users -= 1
+        if _Shared.users == 0 and _Shared.stack is not None:
+            stack, _Shared.stack, _Shared.docker = _Shared.stack, None, None
+            stack.close()
 
 
 @pytest.fixture(scope="session", name="rootfs_tar")
 def rootfs_tar_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A busybox root filesystem as a plain tar (what ``docker import`` takes)."""
-    d = tmp_path_factory.mktemp("busybox")
+    d = tmp_path_factory.getbasetemp() / "busybox"
+    if (d / "rootfs.tar").exists():  # made already for another module
+        return d / "rootfs.tar"
+    d.mkdir()
     subprocess.run(
         ["bash", str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(d / "rootfs")], check=True
     )
