@@ -111,6 +111,10 @@ class BuildOptions:
     source_date_epoch: int | None = None
     #: run the build checks first (findings in ``BuildResult.warnings``)
     lint: bool = True
+    #: ``--secret``: id -> value, for ``RUN --mount=type=secret``
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    #: ``--ssh``: id -> agent socket path, for ``RUN --mount=type=ssh``
+    ssh: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -732,13 +736,20 @@ class Builder:
             cwd = st.workdir
             _mkdir_in_root(root, cwd, None)
             with contextlib.ExitStack() as stack:
+                env = list(run_env)
+                runtime_mounts = []
+                for i, m in enumerate(mounts):
+                    if m.type in ("secret", "ssh"):
+                        runtime_mounts += self._secret_mount(stack, st, m, i, env)
+                    else:
+                        runtime_mounts.append(self._prepare_mount(stack, st, m, work))
                 spec = SpecOptions(
                     args=args,
-                    env=run_env,
+                    env=env,
                     cwd=cwd,
                     user=user,
                     network="none" if network == "none" else "host",
-                    mounts=[self._prepare_mount(stack, st, m, work) for m in mounts],
+                    mounts=runtime_mounts,
                 )
                 code = run_container(
                     root,
@@ -772,7 +783,8 @@ class Builder:
         out: list[Mount] = []
         for m in instr.mounts:
             if m.type in ("secret", "ssh"):
-                raise BuildError(f"RUN --mount=type={m.type} is not supported yet by gantry build")
+                out.append(m)
+                continue
             if not m.target:
                 raise BuildError(f"mount {m.spec!r}: target is required")
             out.append(m)
@@ -781,6 +793,9 @@ class Builder:
     def _mount_key(self, st: _State, m: Mount) -> list[object]:
         """What of a mount enters the RUN's cache key: never a cache mount's contents."""
         base: list[object] = [m.type, m.target, m.readonly]
+        if m.type in ("secret", "ssh"):
+            # the shape of the mount, never the secret's value or the agent's socket
+            return [*base, m.cache_id, m.source, m.env, m.required, m.mode, m.uid, m.gid]
         if m.type == "cache":
             return [*base, m.cache_id, m.sharing, m.mode, m.uid, m.gid]
         if m.type == "tmpfs":
@@ -812,6 +827,47 @@ class Builder:
             ) from None
         ids = chain_ids(self.store.config(img).diff_ids)
         return str(ids[-1]) if ids else "scratch"
+
+    def _secret_mount(
+        self,
+        stack: contextlib.ExitStack[bool | None],
+        st: _State,
+        m: Mount,
+        index: int,
+        env: list[str],
+    ) -> list[RuntimeMount]:
+        """A secret as a file in memory and/or a variable; an SSH agent socket."""
+        from gantry.build import secrets
+        from gantry.runtime.spec import Mount as RM
+
+        def place(target: str) -> str:
+            return target if target.startswith("/") else posixpath.join(st.workdir, target)
+
+        if m.type == "ssh":
+            sid = secrets.ssh_id(m)
+            sock = self.opts.ssh.get(sid)
+            if sock is None:
+                if m.required:
+                    raise secrets.missing_ssh(sid)
+                return []
+            target = place(m.target or secrets.SSH_TARGET.format(n=index))
+            env.append(f"SSH_AUTH_SOCK={target}")
+            return [RM(target, "bind", sock, ("rbind", "rprivate"))]
+        sid = secrets.secret_id(m)
+        value = self.opts.secrets.get(sid)
+        if value is None:
+            if m.required:
+                raise secrets.missing_secret(sid)
+            return []
+        out: list[RuntimeMount] = []
+        file_target = secrets.secret_target(m)
+        if file_target is not None:
+            directory = stack.enter_context(secrets.private_dir())
+            path = secrets.write_secret(directory, f"s{index}", value, m)
+            out.append(RM(place(file_target), "bind", str(path), ("rbind", "rprivate", "ro")))
+        if m.env:
+            env.append(f"{m.env}={value.decode('utf-8', 'surrogateescape')}")
+        return out
 
     def _prepare_mount(
         self, stack: contextlib.ExitStack[bool | None], st: _State, m: Mount, work: Path

@@ -82,6 +82,20 @@ def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
     "--platform", metavar="PLATFORM", help="Set the target platform (only the host's for now)."
 )
 @click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="id=ID,src=PATH|env=VAR",
+    help="Secret to expose to RUN --mount=type=secret (repeatable).",
+)
+@click.option(
+    "--ssh",
+    "ssh",
+    multiple=True,
+    metavar="default|ID[=SOCKET]",
+    help="SSH agent socket to expose to RUN --mount=type=ssh (repeatable).",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Run the build checks and report findings instead of building (--call=check).",
@@ -107,6 +121,8 @@ def build(
     progress: str,
     network: str,
     platform: str | None,
+    secrets: tuple[str, ...],
+    ssh: tuple[str, ...],
     check: bool,
     call: str,
     path: str,
@@ -155,6 +171,10 @@ def build(
         return
     label_map = _kv(labels, "label", from_env=False)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    from gantry.build.secrets import parse_secret_flag, parse_ssh_flag
+
+    secret_values = dict(parse_secret_flag(s, os.environ) for s in secrets)
+    ssh_sockets = dict(parse_ssh_flag(s, os.environ) for s in ssh)
     opts = BuildOptions(
         context=context,
         dockerfile=dockerfile,
@@ -166,6 +186,8 @@ def build(
         labels=label_map,
         network=network,
         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+        secrets=secret_values,
+        ssh=ssh_sockets,
     )
     if quiet or progress == "quiet":
         prog: Progress = QuietProgress()
