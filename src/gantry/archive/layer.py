@@ -119,13 +119,6 @@ class EntryChecker:
             self.others.add(path)
 
 
-class _NoHash:
-    """Stands in for a hasher when the digest is already computed elsewhere."""
-
-    def update(self, data: object) -> None:
-        pass
-
-
 class _Counting:
     """Counts the compressed bytes read from ``f``."""
 
@@ -225,9 +218,9 @@ def scan(
     compression = detect(head)
     prefixed = _Rewound(head, raw)
     tee = _Tee(decompressing_reader(prefixed, compression), raw, sink, limits)  # type: ignore[arg-type]  # duck-typed stream
-    reader = tar.TarReader(tee, max_size=None)  # type: ignore[arg-type]  # duck-typed stream
-    if raw_digest is not None and compression is None:
-        reader.hasher = _NoHash()  # type: ignore[assignment]  # the caller hashes these bytes
+    # an uncompressed layer is hashed by the caller already (``raw_digest``)
+    own_hash = raw_digest is None or compression is not None
+    reader = tar.TarReader(tee, max_size=None, hash=own_hash)  # type: ignore[arg-type]  # duck-typed stream
     checker = EntryChecker()
     size = entries = 0
     for e in reader:
@@ -242,10 +235,11 @@ def scan(
     total = reader.finish()
     if entries == 0 and total == 0:
         raise InvalidArchive("empty layer: not a tar stream")
-    if raw_digest is not None and compression is None:
-        digest = raw_digest()
+    if own_hash:
+        digest = reader.diff_id
     else:
-        digest = Digest("sha256:" + reader.hasher.hexdigest())
+        assert raw_digest is not None
+        digest = raw_digest()
     return LayerScan(digest, size, total, compression, entries)
 
 

@@ -89,11 +89,6 @@ class _Candidate:
     tags: list[str] = field(default_factory=list)
 
 
-class _NoHash:
-    def update(self, data: object) -> None:
-        pass
-
-
 class _EntrySource:
     """One archive member as a readable stream; every byte read is also written to ``sink``."""
 
@@ -142,8 +137,9 @@ def _clean(name: str, what: str = "entry") -> str:
 
 
 def _tar_members(f: BinaryIO) -> Iterator[_Member]:
-    reader = tar.TarReader(decompressing_reader(f), max_size=None)
-    reader.hasher = _NoHash()  # type: ignore[assignment]  # the outer tar needs no digest
+    reader = tar.TarReader(
+        decompressing_reader(f), max_size=None, hash=False
+    )  # no digest of the outer tar
     entries = iter(reader)
     while True:
         try:

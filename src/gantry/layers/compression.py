@@ -45,13 +45,6 @@ GZIP_LEVEL = 2
 ZSTD_LEVEL = 3
 ZSTD_THREADS = 1
 
-#: Media types of OCI layers by compression (same strings as gantry.oci.mediatypes).
-MEDIA_TYPES: dict[str | None, str] = {
-    None: "application/vnd.oci.image.layer.v1.tar",
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-}
-
 
 def detect(prefix: bytes) -> Compression | None:
     """The compression of a stream starting with ``prefix`` (6 bytes suffice), by magic."""

@@ -35,7 +35,8 @@ from typing import BinaryIO
 from gantry.digest import Digest
 from gantry.errors import InvalidArchive
 from gantry.layers import tar, whiteouts
-from gantry.layers.compression import MEDIA_TYPES, CompressingWriter, Writable
+from gantry.layers.compression import CompressingWriter, Writable
+from gantry.oci import mediatypes
 
 CHUNK = 1 << 20
 
@@ -264,7 +265,7 @@ def create(
         digest=Digest("sha256:" + sink.hashed.hasher.hexdigest()),
         size=sink.hashed.size,
         uncompressed_size=sink.size,
-        media_type=MEDIA_TYPES[compression],
+        media_type=mediatypes.layer_type(compression),
         compression=compression,
     )
 

@@ -478,7 +478,7 @@ def extract(
     finally:
         ex.close()
     return ExtractResult(
-        diff_id=Digest("sha256:" + reader.hasher.hexdigest()),
+        diff_id=reader.diff_id,
         size=ex.size,
         tar_size=tar_size,
         entries=entries,

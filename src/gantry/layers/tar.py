@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from gantry.digest import Digest
 from gantry.errors import InvalidArchive
 
 BLOCK = 512
@@ -145,11 +146,15 @@ class TarReader:
     content (call it at most once; unread content is skipped on the next step).
     After iteration, :meth:`finish` reads the rest of the stream so that
     :attr:`hasher` covers all of it, and returns the byte count.
+
+    ``hash=False`` skips the sha256 (an outer archive, or a stream the caller
+    already hashes): :attr:`diff_id` then raises.
     """
 
-    def __init__(self, f: BinaryIO, *, max_size: int | None = None) -> None:
+    def __init__(self, f: BinaryIO, *, max_size: int | None = None, hash: bool = True) -> None:
         self._f = f
         self.hasher = hashlib.sha256()
+        self._hash = hash
         self.count = 0
         self._max = max_size
         self._buf = b""
@@ -169,7 +174,8 @@ class TarReader:
                 f"layer is larger than the {self._max} bytes allowed uncompressed; refusing it "
                 "(possible decompression bomb)"
             )
-        self.hasher.update(data)
+        if self._hash:
+            self.hasher.update(data)
         if self._pos < len(self._buf):
             self._buf = self._buf[self._pos :] + data
         else:
@@ -332,6 +338,13 @@ class TarReader:
     def data(self) -> Iterator[memoryview]:
         """The current entry's content in chunks (views valid until the next chunk)."""
         return self._chunks(self._remaining)
+
+    @property
+    def diff_id(self) -> Digest:
+        """sha256 of every byte read so far (the diff ID once :meth:`finish` returned)."""
+        if not self._hash:
+            raise ValueError("this TarReader was made with hash=False")
+        return Digest("sha256:" + self.hasher.hexdigest())
 
     def finish(self) -> int:
         """Read (and hash) whatever follows the end of the archive; return total bytes."""
