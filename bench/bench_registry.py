@@ -5,6 +5,10 @@
   every rep uses fresh servers on fresh ports and fresh data so that nothing is
   mounted or skipped;
 * the server side alone: one layer PUT (monolithic) and GET by curl;
+* Docker as the client (when docker.io is installed; ``--no-docker`` to leave it out):
+  a private dockerd (bench/_dockerd.py) pulls the image skopeo pushed, then pushes it
+  to a second fresh server of the same kind (so it can neither mount nor skip a layer);
+  MB/s over the compressed image size; docker recompresses layers as it pushes;
 * manifest HEAD and GET requests per second with 32 keep-alive connections: a
   small asyncio raw-socket client (wrk cannot send HEAD), plus GET with ``wrk``
   when installed (``apt-get install wrk``). On 2 shared cores the Python client
@@ -38,6 +42,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import _dockerd
 
 PROJECT = Path(__file__).resolve().parent.parent
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -344,12 +350,19 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    ap.add_argument("--no-docker", action="store_true", help="leave out the docker rows")
     args = ap.parse_args()
     for tool in ("skopeo", "docker-registry"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (make setup)")
     work = Path(tempfile.mkdtemp(prefix="gantry-bench-registry-", dir=args.dir))
+    daemons = contextlib.ExitStack()
     try:
+        dk = None
+        if not args.no_docker and _dockerd.available():
+            dk = daemons.enter_context(_dockerd.dockerd())
+        elif not args.no_docker:
+            print("docker.io is not installed: no docker rows (make setup)")
         src = work / "image"
         t = time.perf_counter()
         make_layout(src, args.size_mb, args.layers)
@@ -383,6 +396,15 @@ def main() -> None:
                     if shutil.which("wrk"):
                         rps = wrk_rps(url, "GET", args.seconds, work)
                         r.setdefault("manifest GET req/s (wrk)", []).append(rps)
+                    if dk is not None:
+                        ref = f"{addr}/bench/img:latest"
+                        mbs = _dockerd.pull_mb_s(dk, ref, size)
+                        r.setdefault("docker pull MB/s", []).append(mbs)
+                        with server(kind, work) as fresh:
+                            dest = f"{fresh}/bench/docker:latest"
+                            mbs = _dockerd.push_mb_s(dk, ref, dest, size)
+                            r.setdefault("docker push MB/s", []).append(mbs)
+                        _dockerd.forget(dk, ref, dest)
                     print(
                         f"rep {rep + 1} {kind}: "
                         + ", ".join(f"{k} {v[-1]:.0f}" for k, v in r.items()),
@@ -393,12 +415,15 @@ def main() -> None:
             f"skopeo {_version(['skopeo', '--version'])}; manifest load: 32 keep-alive connections "
             f"(asyncio client in this process; wrk -t2 for GET when installed); medians of {args.reps}"
         )
+        if dk is not None:
+            print(f"docker: dockerd {_dockerd.version(dk)} (data root on /dev/shm), CLI 28")
         print(f"{'metric':<34} {'gantry':>10} {'distribution':>13} {'ratio':>7}")
         for metric in results["gantry"]:
             g = statistics.median(results["gantry"][metric])
             d = statistics.median(results["distribution"][metric])
             print(f"{metric:<34} {g:>10.0f} {d:>13.0f} {g / d:>7.2f}")
     finally:
+        daemons.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
