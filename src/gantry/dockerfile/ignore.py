@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import IO
 
+from gantry.dockerfile.goregexp import LinearMatcher, compile_linear, go_regexp_to_python
 from gantry.dockerfile.shell import go_trim_space
 from gantry.errors import IgnorePatternError
 
@@ -43,6 +44,8 @@ EXACT, PREFIX, SUFFIX, REGEXP = "exactMatch", "prefixMatch", "suffixMatch", "reg
 _BOM = "\ufeff"
 _SHOULD_ESCAPE = frozenset(".+()|{}$")
 BAD_PATTERN = "syntax error in pattern"  # Go's filepath.ErrBadPattern
+# Up to this many stars a pattern runs on Python's re (fast, at worst quadratic).
+_MAX_BACKTRACKING_STARS = 2
 
 MatchInfo = tuple[bool, ...]
 """Per-pattern "matched" flags of a directory, handed to its children while walking."""
@@ -162,252 +165,6 @@ def validate_pattern_syntax(pattern: str, *, kind: str = ".dockerignore") -> Non
 
 
 # ---------------------------------------------------------------------------------------
-# Go regexp (the subset patternmatcher produces) -> Python re
-
-
-class _BadRegexp(Exception):
-    pass
-
-
-_MAX_RUNE = 0x10FFFF
-_Range = tuple[int, int]
-
-
-def _r(a: str, b: str | None = None) -> _Range:
-    return (ord(a), ord(b if b is not None else a))
-
-
-_POSIX: dict[str, list[_Range]] = {
-    "alnum": [_r("0", "9"), _r("A", "Z"), _r("a", "z")],
-    "alpha": [_r("A", "Z"), _r("a", "z")],
-    "ascii": [(0, 0x7F)],
-    "blank": [_r("\t"), _r(" ")],
-    "cntrl": [(0, 0x1F), (0x7F, 0x7F)],
-    "digit": [_r("0", "9")],
-    "graph": [_r("!", "~")],
-    "lower": [_r("a", "z")],
-    "print": [_r(" ", "~")],
-    "punct": [_r("!", "/"), _r(":", "@"), _r("[", "`"), _r("{", "~")],
-    "space": [_r("\t", "\r"), _r(" ")],
-    "upper": [_r("A", "Z")],
-    "word": [_r("0", "9"), _r("A", "Z"), _r("a", "z"), _r("_")],
-    "xdigit": [_r("0", "9"), _r("A", "F"), _r("a", "f")],
-}
-_PERL: dict[str, list[_Range]] = {
-    "d": [_r("0", "9")],
-    "s": [_r("\t"), _r("\n"), _r("\f"), _r("\r"), _r(" ")],
-    "w": [_r("0", "9"), _r("A", "Z"), _r("a", "z"), _r("_")],
-}
-_SIMPLE_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
-
-
-def _normalize(ranges: Iterable[_Range]) -> list[_Range]:
-    merged: list[_Range] = []
-    for lo, hi in sorted(ranges):
-        if merged and lo <= merged[-1][1] + 1:
-            if hi > merged[-1][1]:
-                merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _complement(ranges: Iterable[_Range]) -> list[_Range]:
-    out: list[_Range] = []
-    nxt = 0
-    for lo, hi in _normalize(ranges):
-        if lo > nxt:
-            out.append((nxt, lo - 1))
-        nxt = hi + 1
-    if nxt <= _MAX_RUNE:
-        out.append((nxt, _MAX_RUNE))
-    return out
-
-
-def _emit_class(ranges: Iterable[_Range], negate: bool) -> str:
-    rs = _complement(ranges) if negate else _normalize(ranges)
-    if not rs:
-        return "(?!)"
-    parts = []
-    for lo, hi in rs:
-        parts.append(f"\\U{lo:08x}" if lo == hi else f"\\U{lo:08x}-\\U{hi:08x}")
-    return "[" + "".join(parts) + "]"
-
-
-def _is_ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-def _unhex(ch: str) -> int:
-    if "0" <= ch <= "9":
-        return ord(ch) - 48
-    if "a" <= ch <= "f":
-        return ord(ch) - 87
-    if "A" <= ch <= "F":
-        return ord(ch) - 55
-    return -1
-
-
-def _parse_escape(rx: str, i: int) -> tuple[int, int]:
-    """Go regexp's parseEscape at ``rx[i] == '\\\\'``: (code point, next index)."""
-    n = len(rx)
-    if i + 1 >= n:
-        raise _BadRegexp("trailing backslash")
-    c = rx[i + 1]
-    j = i + 2
-    if c.isascii() and not c.isalnum():
-        return ord(c), j
-    if c in "1234567" and (j >= n or rx[j] not in "01234567"):
-        raise _BadRegexp("invalid escape")
-    if c in "01234567":
-        r = ord(c) - 48
-        for _ in range(2):
-            if j < n and rx[j] in "01234567":
-                r = r * 8 + ord(rx[j]) - 48
-                j += 1
-            else:
-                break
-        return r, j
-    if c == "x":
-        if j >= n:
-            raise _BadRegexp("invalid escape")
-        d = rx[j]
-        j += 1
-        if d == "{":
-            nhex = r = 0
-            while True:
-                if j >= n:
-                    raise _BadRegexp("invalid escape")
-                d = rx[j]
-                j += 1
-                if d == "}":
-                    break
-                v = _unhex(d)
-                if v < 0:
-                    raise _BadRegexp("invalid escape")
-                r = r * 16 + v
-                if r > _MAX_RUNE:
-                    raise _BadRegexp("invalid escape")
-                nhex += 1
-            if nhex == 0:
-                raise _BadRegexp("invalid escape")
-            return r, j
-        x = _unhex(d)
-        y = _unhex(rx[j]) if j < n else -1
-        j += 1
-        if x < 0 or y < 0:
-            raise _BadRegexp("invalid escape")
-        return x * 16 + y, j
-    if c in _SIMPLE_ESCAPES:
-        return _SIMPLE_ESCAPES[c], j
-    raise _BadRegexp("invalid escape")
-
-
-def _parse_class(rx: str, i: int) -> tuple[str, int]:
-    """Go regexp's parseClass at ``rx[i] == '['``: (Python class text, next index)."""
-    n = len(rx)
-    i += 1
-    negate = False
-    if i < n and rx[i] == "^":
-        negate = True
-        i += 1
-    ranges: list[_Range] = []
-    first = True
-    while i >= n or rx[i] != "]" or first:
-        if i >= n:
-            raise _BadRegexp("missing closing ]")
-        first = False
-        if n - i > 2 and rx[i] == "[" and rx[i + 1] == ":":
-            end = rx.find(":]", i + 2)
-            if end >= 0:
-                name = rx[i + 2 : end]
-                neg = name.startswith("^")
-                group = _POSIX.get(name[1:] if neg else name)
-                if group is None:
-                    raise _BadRegexp("invalid character class range")
-                ranges.extend(_complement(group) if neg else group)
-                i = end + 2
-                continue
-        if rx[i] == "\\" and i + 1 < n:
-            e = rx[i + 1]
-            if e in "pP":
-                raise _BadRegexp("Unicode classes are not supported")
-            if e.lower() in _PERL:
-                group = _PERL[e.lower()]
-                ranges.extend(_complement(group) if e.isupper() else group)
-                i += 2
-                continue
-        lo, i = _class_char(rx, i)
-        hi = lo
-        if n - i >= 2 and rx[i] == "-" and rx[i + 1] != "]":
-            hi, i = _class_char(rx, i + 1)
-            if hi < lo:
-                raise _BadRegexp("invalid character class range")
-        ranges.append((lo, hi))
-    return _emit_class(ranges, negate), i + 1
-
-
-def _class_char(rx: str, i: int) -> tuple[int, int]:
-    if i >= len(rx):
-        raise _BadRegexp("missing closing ]")
-    if rx[i] == "\\":
-        return _parse_escape(rx, i)
-    return ord(rx[i]), i + 1
-
-
-def go_regexp_to_python(rx: str) -> str:
-    """Translate the Go regexp patternmatcher builds into an equivalent Python ``re`` source.
-
-    Compile the result with ``re.ASCII`` (Go's ``\\b`` is ASCII-based). Raises ValueError
-    where Go's regexp.Compile would fail (or for Unicode classes, which are not supported).
-    """
-    out: list[str] = []
-    i, n = 0, len(rx)
-    try:
-        while i < n:
-            c = rx[i]
-            if c == "\\":
-                d = rx[i + 1] if i + 1 < n else ""
-                if d in ("A", "b", "B"):
-                    out.append("\\" + d)
-                    i += 2
-                elif d == "z":
-                    out.append("\\Z")
-                    i += 2
-                elif d == "C":
-                    raise _BadRegexp("invalid escape")
-                elif d == "Q":
-                    end = rx.find("\\E", i + 2)
-                    lit = rx[i + 2 :] if end < 0 else rx[i + 2 : end]
-                    out.append(re.escape(lit))
-                    i = n if end < 0 else end + 2
-                elif d in ("p", "P"):
-                    raise _BadRegexp("Unicode classes are not supported")
-                elif d and d.lower() in _PERL:
-                    group = _PERL[d.lower()]
-                    out.append(_emit_class(group, d.isupper()))
-                    i += 2
-                else:
-                    cp, i = _parse_escape(rx, i)
-                    out.append(re.escape(chr(cp)))
-            elif c == "[":
-                text, i = _parse_class(rx, i)
-                out.append(text)
-            elif c == "$":
-                out.append("\\Z")  # Go's $ is the end of the text, never before a newline
-                i += 1
-            elif c in "^.()*?":
-                out.append(c)
-                i += 1
-            else:
-                out.append(re.escape(c))
-                i += 1
-    except _BadRegexp as err:
-        raise ValueError(str(err)) from None
-    return "".join(out)
-
-
-# ---------------------------------------------------------------------------------------
 # Patterns
 
 
@@ -415,6 +172,7 @@ class Pattern:
     """One cleaned pattern, compiled once (patternmatcher's Pattern)."""
 
     __slots__ = (
+        "_linear",
         "_regexp",
         "_suffix",
         "cleaned",
@@ -432,10 +190,18 @@ class Pattern:
         self.dirs = cleaned.split("/")
         self.match_type, self.go_regexp = _compile(cleaned)
         self._regexp: re.Pattern[str] | None = None
+        self._linear: LinearMatcher | None = None
         self._suffix = cleaned[2:]
         if self.match_type == REGEXP:
             try:
-                self._regexp = re.compile(go_regexp_to_python(self.go_regexp), re.ASCII)
+                source = go_regexp_to_python(self.go_regexp)
+                # Go's regexp is linear; Python's backtracks (``*a*a*a*b`` on a long name
+                # would take ages), so three or more stars get the linear simulation.
+                linear = compile_linear(self.go_regexp)
+                if linear is not None and linear.unbounded > _MAX_BACKTRACKING_STARS:
+                    self._linear = linear
+                else:
+                    self._regexp = re.compile(source, re.ASCII)
             except (ValueError, re.error) as err:
                 shown = ("!" if exclusion else "") + cleaned
                 raise IgnorePatternError(
@@ -460,6 +226,8 @@ class Pattern:
             if path.endswith(suffix):
                 return True
             return suffix[:1] == "/" and path == suffix[1:]
+        if self._linear is not None:
+            return self._linear.search(path)
         assert self._regexp is not None
         return self._regexp.search(path) is not None
 
