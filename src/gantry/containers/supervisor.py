@@ -165,6 +165,9 @@ class Supervisor:
         if not self._stubs:
             self._stubs = missing_paths(merged, mount_destinations(spec))
             self._stub_times = _parent_times(merged, self._stubs)
+            # for commit of a running container: what is the runtime's, not the user's
+            stubs = {"missing": self._stubs, "parents": sorted(self._stub_times)}
+            (self.dir / "stubs.json").write_text(json.dumps(stubs))
         rt = mgr.runtime
         with contextlib.suppress(GantryError):
             rt.delete(self.id, force=True)
@@ -428,6 +431,7 @@ class Supervisor:
             with contextlib.suppress(OSError, GantryError):
                 remove_stubs(merged, self._stubs)
                 restore_times(merged, self._stub_times)
+            (self.dir / "stubs.json").unlink(missing_ok=True)
         c = mgr.db.by_id(self.id)
         if c is not None and c.state in ("running", "restarting"):
             # something went wrong between the checks above: never leave "running" behind
