@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import json
 import os
 import re
@@ -32,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 import pytest
 
@@ -45,12 +46,21 @@ DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 STOP_TIMEOUT = 30.0
 
 
-class Docker(NamedTuple):
-    """What a test needs to drive the private daemon: unpacks as ``(env, cli)``."""
+@dataclasses.dataclass(frozen=True)
+class Docker:
+    """What a test needs to drive the private daemon; unpacks as ``(env, cli)``.
+
+    ``base``: the directory holding all of the daemons' state; ``pids``: containerd's
+    and dockerd's process IDs.
+    """
 
     env: dict[str, str]
     cli: str
     base: Path
+    pids: tuple[int, ...] = ()
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.env, self.cli))
 
     def run(
         self, *args: str, check: bool = True, input: str | bytes | None = None, timeout: float = 600
@@ -255,7 +265,7 @@ def dockerd(insecure: Sequence[str] = (), *, parent: Path | None = None) -> Iter
         env["DOCKER_HOST"] = f"unix://{sock}"
         env["DOCKER_CONFIG"] = str(base / "client")
         (base / "client").mkdir()
-        docker = Docker(env, cli, base)
+        docker = Docker(env, cli, base, tuple(p.pid for p in procs))
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             p = docker.run("info", "--format", "{{.ServerVersion}}", check=False, timeout=30)

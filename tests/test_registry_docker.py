@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from dockerd import (  # noqa: F401 - the *_fixture names are fixtures
     Docker,
     build_on,
     docker_fixture,
+    dockerd,
     pushed_digest,
     rootfs_tar_fixture,
 )
@@ -284,3 +286,34 @@ def test_docker_pull_errors_read_as_with_distribution(
             said[kind] = pull_errors(docker, addr, digest)
     assert said["gantry"] == said["distribution"]
     assert "manifest unknown" in said["gantry"][0]
+
+
+def interfaces() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def test_private_dockerd_leaves_the_host_alone_and_nothing_behind() -> None:
+    """The helper itself: no bridge, no socket or state outside its directory, and
+    after an error inside, no process, mount or directory left."""
+    state = [Path("/var/run/docker.sock"), Path("/var/lib/docker"), Path("/run/containerd")]
+    before = {p: p.exists() for p in state}
+    with pytest.raises(RuntimeError, match="boom"), dockerd() as d:
+        env, cli = d
+        assert env["DOCKER_HOST"] == f"unix://{d.base}/docker.sock" and cli == d.cli
+        base, pids = d.base, d.pids
+        assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)
+        assert int((base / "dockerd.pid").read_text()) == pids[1]
+        names = d.run("network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert sorted(names) == ["host", "none"]  # --bridge=none: no docker0
+        assert "docker0" not in interfaces()
+        assert {p: p.exists() for p in state} == before
+        info = json.loads(d.run("info", "--format", "{{json .}}").stdout)
+        assert info["DockerRootDir"] == str(base / "data")
+        assert info["Driver"] == "overlay2"
+        raise RuntimeError("boom")
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} left behind"
+    with open("/proc/self/mountinfo") as f:
+        assert str(base) not in f.read()
+    assert not base.exists()
