@@ -44,7 +44,7 @@ from .client import RegistryClient
 from .diffid import LayerScan
 from .progress import Event, ProgressCallback, emit_nothing
 from .sources import Sources
-from .transport import TransportError
+from .transport import Response, TransportError
 
 __all__ = ["PullResult", "pull", "pull_all_tags", "resolve_platform_manifest"]
 
@@ -215,6 +215,32 @@ class _Puller:
                 s.close()
         self.emit(Event(sid, ev.DOWNLOAD_COMPLETE))
 
+    def _open_blob(self, desc: Descriptor, offset: int) -> Response:
+        """The blob from the registry; a foreign layer the registry lacks comes from the
+        first of its ``urls`` that answers (http/https only, as containerd)."""
+        try:
+            return self.client.get_blob(self.repo, desc.digest, offset=offset)
+        except RegistryError as err:
+            if err.status != 404 or not desc.urls:
+                raise
+            first = err
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        for url in desc.urls:
+            if not url.startswith(("http://", "https://")):
+                continue
+            try:
+                resp = self.client.transport.request("GET", url, headers=headers)
+            except TransportError:
+                continue
+            if resp.status in (200, 206):
+                return resp
+            resp.close()
+        raise RegistryError(
+            f"foreign layer {desc.digest}: not in the registry and no URL served it",
+            code=first.code,
+            status=first.status,
+        )
+
     def _stream_into(
         self,
         w: object,
@@ -236,7 +262,7 @@ class _Puller:
         total = desc.size
         if w.size >= total:
             return
-        resp = self.client.get_blob(self.repo, desc.digest, offset=w.size)
+        resp = self._open_blob(desc, w.size)
         try:
             if resp.status == 206:
                 cr = resp.headers.get("Content-Range", "")
