@@ -127,6 +127,8 @@ def test_change_flags_shape_the_config(root: Path, tmp_path: Path) -> None:
         "Labels": {"org.example.name": "demo", "with space": "yes"},
     }
     assert cfg["history"][0]["comment"] == "my message"  # type: ignore[index]
+    r = gantry(root, "image", "inspect", "-f", "{{.Comment}}", "demo")
+    assert r.stdout.decode() == "my message\n"
 
 
 def test_change_rules() -> None:
@@ -141,11 +143,27 @@ def test_change_rules() -> None:
     assert c.volumes == ("/data", "/logs") and c.stop_signal == "SIGINT"
     c = apply_changes(base, ["ONBUILD RUN make"])
     assert c.on_build == ("RUN make",)
+    c = apply_changes(
+        base, ["HEALTHCHECK --interval=5s --start-period=1m --retries=3 CMD curl -f http://x/"]
+    )
+    assert c.to_dict()["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "curl -f http://x/"],
+        "Interval": 5_000_000_000,
+        "StartPeriod": 60_000_000_000,
+        "Retries": 3,
+    }
+    c = apply_changes(c, ['HEALTHCHECK CMD ["/bin/check", "-q"]'])
+    assert c.healthcheck is not None and c.healthcheck.test == ("CMD", "/bin/check", "-q")
+    c = apply_changes(c, ["HEALTHCHECK NONE"])
+    assert c.to_dict()["Healthcheck"] == {"Test": ["NONE"]}
     for bad, message in [
         ("RUN echo", "RUN is not a valid change command"),
         ("FROM x", "FROM is not a valid change command"),
         ("EXPOSE 99999", "invalid range specified for container port: 99999"),
         ("EXPOSE http", "invalid containerPort: http"),
+        ("HEALTHCHECK --bogus=1 CMD x", "unknown flag: --bogus"),
+        ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+        ("HEALTHCHECK --interval=10us CMD x", "cannot be less than 1ms"),
     ]:
         with pytest.raises(UsageError, match=message):
             apply_changes(base, [bad])

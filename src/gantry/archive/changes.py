@@ -1,8 +1,8 @@
 """``--change`` for ``import``: Dockerfile instructions applied to an image config.
 
 Docker accepts, for ``import -c`` and ``commit -c``, the instructions that only
-change the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL,
-USER, VOLUME, WORKDIR. Lines are read by gantry's Dockerfile parser and words
+change the config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
+STOPSIGNAL, USER, VOLUME, WORKDIR. Lines are read by gantry's Dockerfile parser and words
 expanded with the image's environment as a build would. Anything else is
 refused as Docker refuses it: ``RUN is not a valid change command``.
 """
@@ -14,16 +14,18 @@ import posixpath
 import re
 from collections.abc import Sequence
 
+from gantry.dockerfile.instructions import HealthcheckInstr, parse_instruction
 from gantry.dockerfile.parser import Node, parse
 from gantry.dockerfile.shell import Lexer
 from gantry.errors import DockerfileError, ExpansionError, UsageError
-from gantry.oci import ContainerConfig
+from gantry.oci import ContainerConfig, Healthcheck
 
 VALID = (
     "cmd",
     "entrypoint",
     "env",
     "expose",
+    "healthcheck",
     "label",
     "onbuild",
     "stopsignal",
@@ -121,6 +123,21 @@ class _State:
                 if v not in vols:
                     vols.append(v)
             self.c = dataclasses.replace(c, volumes=tuple(vols))
+        elif name == "healthcheck":
+            try:
+                instr = parse_instruction(node)
+            except DockerfileError as err:
+                raise UsageError(f"invalid --change: {err}") from None
+            assert isinstance(instr, HealthcheckInstr)
+            hc = Healthcheck(
+                test=instr.test,
+                interval=instr.interval,
+                timeout=instr.timeout,
+                start_period=instr.start_period,
+                start_interval=instr.start_interval,
+                retries=instr.retries,
+            )
+            self.c = dataclasses.replace(c, healthcheck=hc)
         elif name == "stopsignal":
             self.c = dataclasses.replace(c, stop_signal=self._word(lexer, _one(node)))
         elif name == "onbuild":
