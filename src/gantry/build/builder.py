@@ -115,6 +115,10 @@ class BuildOptions:
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     #: ``--ssh``: id -> agent socket path, for ``RUN --mount=type=ssh``
     ssh: Mapping[str, str] = field(default_factory=dict)
+    #: ``--squash``: the final stage's layers above its base image become one
+    squash: bool = False
+    #: ``--build-context NAME=PATH|docker-image://REF``: what FROM/--from NAME means
+    build_contexts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +157,8 @@ class _State:
     #: times (epoch seconds) for new history entries; None for metadata ones
     new_times: list[float | None] = field(default_factory=list)
     base_history: int = 0
+    #: layers of the base image (what ``--squash`` keeps)
+    base_layers: int = 0
     base_created: str | None = None
     chain: Digest | None = None
     step: int = 0
@@ -218,6 +224,7 @@ class Builder:
         self.epoch = opts.source_date_epoch
         self.lint: CheckReport | None = None
         self._base_envs: dict[int, dict[str, str]] = {}
+        self._named_indexes: dict[Path, ContextIndex] = {}
 
     @property
     def store(self) -> Store:
@@ -376,7 +383,7 @@ class Builder:
 
     def _base_image(self, stage: Stage) -> tuple[Image, ImageConfig]:
         try:
-            img = self.store.resolve(stage.image)
+            img = self.store.resolve(self._image_ref(stage.image))
         except ImageNotFound:
             msg = (
                 f"{stage.image}: failed to resolve source metadata for "
@@ -408,6 +415,7 @@ class Builder:
         st.history = list(parent.history)
         st.new_times = list(parent.new_times)
         st.base_history = parent.base_history
+        st.base_layers = parent.base_layers
         st.base_created = parent.base_created
         st.chain = parent.chain
         # ONBUILD triggers do not carry over from a base stage
@@ -436,6 +444,7 @@ class Builder:
         st.history = list(config.history)
         st.new_times = [None] * len(st.history)
         st.base_history = len(st.history)
+        st.base_layers = len(st.layers)
         st.base_created = config.created
         ids = chain_ids(config.diff_ids)
         st.chain = ids[-1] if ids else None
@@ -800,11 +809,12 @@ class Builder:
             return [*base, m.cache_id, m.sharing, m.mode, m.uid, m.gid]
         if m.type == "tmpfs":
             return [*base, m.size]
-        if m.from_:
+        local = None if not m.from_ or self._used_stage(m.from_) else self._local_context(m.from_)
+        if m.from_ and local is None:
             used = self._used_stage(m.from_)
             ref = used.fs_key if used is not None else self._image_chain(m.from_)
             return [*base, "from", ref, m.source]
-        index = self._context_index()
+        index = self._context_index(local)
         rel = posixpath.normpath((m.source or "/").lstrip("/")) if m.source else ""
         rel = "" if rel == "." else rel
         sel = index.select(rel or ".")[0]
@@ -815,11 +825,11 @@ class Builder:
             for r in index.below(sel.rel):
                 p = os.path.join(index.root, r)
                 lines.append(entry_record(p, r, os.lstat(p), self._hashes))
-        return [*base, "context", rel, lines]
+        return [*base, "context", rel, lines] + ([str(local)] if local is not None else [])
 
     def _image_chain(self, ref: str) -> str:
         try:
-            img = self.store.resolve(ref)
+            img = self.store.resolve(self._image_ref(ref))
         except ImageNotFound:
             raise BuildError(
                 f"{ref}: failed to resolve source metadata for {_full_name(ref)}: "
@@ -912,7 +922,10 @@ class Builder:
                         d.mkdir()
             return RM(target, "bind", str(d), ("rbind", "rprivate"))
         # bind: the context, a stage or an image; writes (rw) go to a throwaway upper
-        if m.from_:
+        local = None if not m.from_ or self._used_stage(m.from_) else self._local_context(m.from_)
+        if local is not None:
+            base = local
+        elif m.from_:
             used = self._used_stage(m.from_)
             chain = used.chain if used is not None else None
             if used is None:
@@ -999,13 +1012,52 @@ class Builder:
 
     # ------------------------------------------------------------------ COPY / ADD
 
-    def _context_index(self) -> ContextIndex:
-        if self._index is None:
-            from gantry.dockerfile.context import context_matcher
+    def _context_index(self, root: Path | None = None) -> ContextIndex:
+        """The walked build context (or a named local context: ``root``)."""
+        from gantry.dockerfile.context import context_matcher
 
-            matcher = context_matcher(self.opts.context, self.opts.dockerfile)
-            self._index = ContextIndex.walk(self.opts.context, matcher)
-        return self._index
+        if root is None or root == self.opts.context:
+            if self._index is None:
+                matcher = context_matcher(self.opts.context, self.opts.dockerfile)
+                self._index = ContextIndex.walk(self.opts.context, matcher)
+            return self._index
+        with self._count_lock:
+            index = self._named_indexes.get(root)
+        if index is None:
+            index = ContextIndex.walk(root, context_matcher(root, None))
+            with self._count_lock:
+                self._named_indexes[root] = index
+        return index
+
+    def _named(self, ref: str) -> tuple[str, str] | None:
+        """``--build-context`` for ``ref``: ("image", REF) or ("local", DIR); None if none."""
+        value = self.opts.build_contexts.get(ref)
+        if value is None:
+            return None
+        if value.startswith("docker-image://"):
+            return "image", value.removeprefix("docker-image://")
+        if "://" in value or value.startswith("git@"):
+            scheme = value.split("://", 1)[0]
+            raise BuildError(
+                f"build context {ref}: {scheme} sources are not supported yet "
+                "(docker-image:// and local directories are)"
+            )
+        return "local", value
+
+    def _image_ref(self, ref: str) -> str:
+        named = self._named(ref)
+        if named is None:
+            return ref
+        if named[0] == "local":
+            raise BuildError(
+                f"build context {ref} is a local directory: it can be used by COPY --from "
+                "and RUN --mount from=, not as a base image"
+            )
+        return named[1]
+
+    def _local_context(self, ref: str | None) -> Path | None:
+        named = self._named(ref) if ref else None
+        return Path(named[1]) if named is not None and named[0] == "local" else None
 
     def _used_stage(self, ref: str) -> _State | None:
         """The built state of the stage a ``--from``/``from=`` names; None for an image."""
@@ -1019,8 +1071,13 @@ class Builder:
         chown = instr.chown or None
         chmod = instr.chmod or None
         from_ref = None
+        local: Path | None = None
         if isinstance(instr, CopyInstr) and instr.from_:
             from_ref = self.plan.expand_from(instr.from_)
+            if self._used_stage(from_ref) is None:
+                local = self._local_context(from_ref)
+                if local is not None:
+                    from_ref = None
         if isinstance(instr, AddInstr):
             for s in srcs:
                 if s.startswith(("http://", "https://")) or s.startswith("git@"):
@@ -1055,7 +1112,7 @@ class Builder:
                 key_sources = ["stage", mount_stage.fs_key, srcs]
             else:
                 try:
-                    img = self.store.resolve(from_ref)
+                    img = self.store.resolve(self._image_ref(from_ref))
                 except ImageNotFound:
                     raise BuildError(
                         f"{from_ref}: failed to resolve source metadata for "
@@ -1067,8 +1124,10 @@ class Builder:
                 mount_stage.chain = ids[-1] if ids else None
                 key_sources = ["image", mount_stage.fs_key, srcs]
         else:
-            index = self._context_index()
+            index = self._context_index(local)
             source_root = index.root
+            if local is not None:
+                key_sources = ["local", str(local)]
             matcher = None
             if excludes:
                 from gantry.dockerfile.ignore import PatternMatcher
@@ -1155,7 +1214,9 @@ class Builder:
 
                     pm = PatternMatcher(excludes)
                     exc = pm.matches_or_parent_matches
-                _copy_selected(root, selections, dest, to_dir, copts, self._context_index(), exc)
+                _copy_selected(
+                    root, selections, dest, to_dir, copts, self._context_index(local), exc
+                )
             for path, data in heredocs:
                 target = dest if not to_dir else posixpath.join(dest, path.lstrip("/"))
                 parent = posixpath.dirname(target.rstrip("/")) or "/"
@@ -1174,7 +1235,63 @@ class Builder:
 
     # ------------------------------------------------------------------ commit
 
+    def _squash(self, st: _State) -> None:
+        """Replace the layers above the base image by one (their merged upper dirs)."""
+        from gantry.build.squash import merge_uppers
+        from gantry.layers.create import create
+
+        keep, top = st.layers[: st.base_layers], st.layers[st.base_layers :]
+        if len(top) < 2 or st.chain is None:
+            return
+        n = self.progress.vertex(f"squashing {len(top)} layers")
+        dirs = self.store.lowerdirs(st.chain)[: len(top)]  # top first
+        ids = chain_ids([layer.diff_id for layer in keep])
+        parent = ids[-1] if ids else None
+        work = glue.scratch_dir(self.store, "squash")
+        try:
+            merged = work / "merged"
+            merge_uppers(list(reversed(dirs)), merged)
+            with self.store.content.writer() as w:
+                info = create(merged, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
+            diff = info.diff_id
+            chain = (
+                diff
+                if parent is None
+                else Digest("sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest())
+            )
+            size = _tree_size(merged)
+            glue.adopt_snapshot(
+                self.store,
+                chain_id=chain,
+                parent=parent,
+                diff_id=diff,
+                layer_digest=info.digest,
+                media_type=info.media_type,
+                size=size,
+                directory=merged,
+            )
+        finally:
+            glue.remove_dir(work)
+        desc = Descriptor(media_type=info.media_type, digest=info.digest, size=info.size)
+        st.layers = [*keep, _Layer(desc, diff, size)]
+        st.chain = chain
+        merged_from = [str(layer.diff_id) for layer in top]
+        st.history = [
+            h if i < st.base_history or h.empty_layer else dataclasses.replace(h, empty_layer=True)
+            for i, h in enumerate(st.history)
+        ]
+        st.history.append(
+            History(
+                created_by="",
+                comment=f"merge {' '.join(merged_from)} to {diff}",
+            )
+        )
+        st.new_times.append(time.time() if self.epoch is None else float(self.epoch))
+        self.progress.done(n)
+
     def _commit(self, st: _State) -> Image:
+        if self.opts.squash:
+            self._squash(st)
         labels = dict(st.labels)
         labels.update(self.opts.labels)
         cc = ContainerConfig(

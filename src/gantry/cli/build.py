@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -96,6 +97,26 @@ def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
     help="SSH agent socket to expose to RUN --mount=type=ssh (repeatable).",
 )
 @click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=PATH|docker-image://REF",
+    help="Additional build context for FROM/COPY --from/RUN --mount from= (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="type=image|docker|oci|local|tar[,dest=PATH]",
+    help="Output destination (default type=image; PATH alone means type=local,dest=PATH).",
+)
+@click.option(
+    "--squash",
+    is_flag=True,
+    help="Squash the layers of the final stage above its base image into one.",
+)
+@click.option(
     "--check",
     is_flag=True,
     help="Run the build checks and report findings instead of building (--call=check).",
@@ -123,6 +144,9 @@ def build(
     platform: str | None,
     secrets: tuple[str, ...],
     ssh: tuple[str, ...],
+    build_contexts: tuple[str, ...],
+    outputs: tuple[str, ...],
+    squash: bool,
     check: bool,
     call: str,
     path: str,
@@ -132,18 +156,21 @@ def build(
     \b
     gantry build -t app:1 .
     gantry build -f build/Dockerfile --build-arg VERSION=2 --target runtime .
+    gantry build - < context.tar.gz
+    gantry build -o type=local,dest=out .
     """
     from gantry.build.builder import BuildOptions, StepFailed
     from gantry.build.builder import build as run_build
+    from gantry.build.outputs import Output, export, parse_output
     from gantry.build.plan import host_arch
     from gantry.build.progress import PlainProgress, Progress, QuietProgress, TtyProgress
     from gantry.reference import parse_docker_ref
     from gantry.store import Store
 
-    if path == "-":
-        raise UsageError("a build context from stdin is not supported yet; give a directory")
+    if path == "-" and file == "-":
+        raise UsageError("invalid argument: can't use stdin for both build context and dockerfile")
     context = Path(path)
-    if not context.is_dir():
+    if path != "-" and not context.is_dir():
         raise UsageError(f'unable to prepare context: path "{path}" not found')
     if platform:
         arch, variant = host_arch()
@@ -156,46 +183,62 @@ def build(
             )
     for t in tags:
         parse_docker_ref(t)
-    dockerfile: Path | None = None
-    text: bytes | None = None
-    if file == "-":
-        text = sys.stdin.buffer.read()
-    elif file:
-        dockerfile = Path(file)
-        if not dockerfile.is_absolute() and not dockerfile.exists():
-            dockerfile = context / file
+    if len(outputs) > 1:
+        raise UsageError("only one --output is supported")
+    output = parse_output(outputs[0]) if outputs else Output("image")
+    contexts = _build_contexts(build_contexts)
     args = _kv(build_args, "build-arg", from_env=True)
     call_name, call_format = _parse_call("check" if check else call)
-    if call_name == "check":
-        _check(ctx, context, dockerfile, text, args, target, call_format)
-        return
     label_map = _kv(labels, "label", from_env=False)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     from gantry.build.secrets import parse_secret_flag, parse_ssh_flag
 
     secret_values = dict(parse_secret_flag(s, os.environ) for s in secrets)
     ssh_sockets = dict(parse_ssh_flag(s, os.environ) for s in ssh)
-    opts = BuildOptions(
-        context=context,
-        dockerfile=dockerfile,
-        dockerfile_text=text,
-        tags=tags,
-        build_args=args,
-        target=target,
-        no_cache=no_cache,
-        labels=label_map,
-        network=network,
-        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
-        secrets=secret_values,
-        ssh=ssh_sockets,
-    )
-    if quiet or progress == "quiet":
+    silent = quiet or progress == "quiet"
+    if silent:
         prog: Progress = QuietProgress()
     elif progress == "tty" or (progress == "auto" and sys.stderr.isatty()):
         prog = TtyProgress(sys.stderr)
     else:
         prog = PlainProgress(sys.stderr)
-    with Store(ctx.obj["root"]) as store:
+    with Store(ctx.obj["root"]) as store, contextlib.ExitStack() as cleanup:
+        dockerfile: Path | None = None
+        text: bytes | None = None
+        if path == "-":
+            from gantry.build.stdin import read_stdin_context
+
+            got = read_stdin_context(store, sys.stdin.buffer)
+            cleanup.callback(got.cleanup)
+            context, text = got.context, got.dockerfile_text
+            if file and text is None:
+                dockerfile = context / file
+        elif file == "-":
+            text = sys.stdin.buffer.read()
+        elif file:
+            dockerfile = Path(file)
+            if not dockerfile.is_absolute() and not dockerfile.exists():
+                dockerfile = context / file
+        if call_name == "check":
+            _check(ctx, context, dockerfile, text, args, target, call_format)
+            return
+        opts = BuildOptions(
+            context=context,
+            dockerfile=dockerfile,
+            dockerfile_text=text,
+            # image archives carry the names (save reads them from the store)
+            tags=tags if output.type in ("image", "docker", "oci") else (),
+            build_args=args,
+            target=target,
+            no_cache=no_cache,
+            labels=label_map,
+            network=network,
+            source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
+            secrets=secret_values,
+            ssh=ssh_sockets,
+            squash=squash,
+            build_contexts=contexts,
+        )
         try:
             result = run_build(store, opts, prog)
         except StepFailed as err:
@@ -209,9 +252,15 @@ def build(
             if str(err).startswith("failed to solve"):
                 raise
             raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
+        if output.type != "image":
+            n = prog.vertex(
+                f"exporting to {output.type}" + (f" {output.dest}" if output.dest else "")
+            )
+            export(store, result.image, output, names=tags, stdout=sys.stdout.buffer)
+            prog.done(n)
     if isinstance(prog, TtyProgress):
         prog.summary(True)
-    if not (quiet or progress == "quiet"):
+    if not silent:
         from gantry.build.report import format_warnings, unconsumed_warning
 
         for text_out in (
@@ -222,8 +271,23 @@ def build(
                 click.echo(text_out, err=True)
     if iidfile:
         Path(iidfile).write_text(str(result.image.id))
-    if quiet or progress == "quiet":
+    if silent and not output.to_stdout:
         click.echo(str(result.image.id))
+
+
+def _build_contexts(items: tuple[str, ...]) -> dict[str, str]:
+    """``--build-context NAME=PATH|docker-image://REF``; a local path must be a directory."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise UsageError(f"invalid context value: {item}, expected key=value")
+        if "://" not in value and not value.startswith("git@"):
+            if not os.path.isdir(value):
+                raise UsageError(f'unable to prepare context: path "{value}" not found')
+            value = os.path.abspath(value)
+        out[name] = value
+    return out
 
 
 def _parse_call(value: str) -> tuple[str, str]:
