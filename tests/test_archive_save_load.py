@@ -129,6 +129,40 @@ def test_save_by_id_loads_untagged(root: Path, tmp_path: Path) -> None:
     assert r.stdout.decode() == f"Loaded image ID: {a}\n"
 
 
+@pytest.mark.parametrize(
+    ("annotations", "printed"),
+    [
+        # a bare tag names no repository: untagged, as containerd (docker's image store) reads it
+        ({"org.opencontainers.image.ref.name": "latest"}, "Loaded image ID: {id}"),
+        (
+            {"org.opencontainers.image.ref.name": "example.com/app:v2"},
+            "Loaded image: example.com/app:v2",
+        ),
+        ({"org.opencontainers.image.ref.name": "app"}, "Loaded image ID: {id}"),
+        (
+            {
+                "io.containerd.image.name": "docker.io/library/app:3",
+                "org.opencontainers.image.ref.name": "3",
+            },
+            "Loaded image: app:3",
+        ),
+        ({"io.containerd.image.name": "Bad/Name:1"}, "Loaded image ID: {id}"),
+    ],
+)
+def test_oci_layout_names(
+    root: Path, tmp_path: Path, annotations: dict[str, str], printed: str
+) -> None:
+    a, _ = _populate(tmp_path / "src")
+    files = _members(_save(tmp_path / "src", "busybox:latest"))
+    del files["manifest.json"], files["repositories"]  # an OCI layout alone
+    index = json.loads(files["index.json"])
+    index["manifests"][0]["annotations"] = annotations
+    files["index.json"] = json.dumps(index).encode()
+    r = gantry(root, "load", input=_archive(files))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == printed.format(id=a) + "\n"
+
+
 def test_save_errors(root: Path, tmp_path: Path) -> None:
     _populate(root)
     out = tmp_path / "x.tar"
