@@ -11,8 +11,9 @@ socket, daemon.json and trust key, the client its own config directory (``docker
 login`` writes there).
 
 Both daemons are children of the calling process (killed with it through
-PR_SET_PDEATHSIG if it dies); on exit they are stopped by PID (TERM, then KILL), and
-every mount left under the directory is unmounted before it is removed.
+PR_SET_PDEATHSIG if it dies); on exit they are stopped by PID (TERM, then KILL), any
+containerd shim still naming the directory is killed by PID, and every mount left under
+the directory is unmounted before it is removed.
 
     with dockerd() as d:
         d.run("pull", "127.0.0.1:5000/x:1")
@@ -137,6 +138,31 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def strays(base: Path) -> list[int]:
+    """Processes whose command line names ``base``: containerd shims of containers run
+    under our daemons outlive them (they daemonize away from containerd)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(base).encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def _kill_strays(base: Path) -> None:
+    for pid in strays(base):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while strays(base) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _mounts_under(base: Path) -> list[str]:
@@ -282,6 +308,7 @@ def dockerd(insecure: Sequence[str] = (), *, parent: Path | None = None) -> Iter
             _stop(proc)
         for f in logs:
             f.close()
+        _kill_strays(base)
         left = _unmount_all(base)
         if not left:
             shutil.rmtree(base, ignore_errors=True)

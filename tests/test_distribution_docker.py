@@ -59,25 +59,6 @@ def status_line(out: str) -> str:
     return m.group(1)
 
 
-def exported_files(docker: Docker, ref: str) -> dict[str, bytes]:
-    """Regular files of ``ref``'s root filesystem, from a created (never started) container."""
-    cid = docker.run("create", ref, "/bin/sh").stdout.strip()
-    try:
-        p = subprocess.run(
-            [docker.cli, "export", cid], env=docker.env, capture_output=True, timeout=120
-        )
-        assert p.returncode == 0, p.stderr.decode()
-    finally:
-        docker.run("rm", cid)
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:
-        for m in tf:
-            f = tf.extractfile(m) if m.isreg() else None
-            if f is not None:
-                files[m.name.lstrip("./")] = f.read()
-    return files
-
-
 def test_docker_pulls_what_gantry_pushed(
     docker: Docker, registry: str, rootfs_tar: Path, tmp_path: Path
 ) -> None:
@@ -105,9 +86,9 @@ def test_docker_pulls_what_gantry_pushed(
         busybox = tf.extractfile("./bin/busybox")
         assert busybox is not None
         want = busybox.read()
-    files = exported_files(docker, ref)
-    assert files["bin/busybox"] == want
-    assert files["etc/passwd"].startswith(b"root:x:0:0:")
+    files = exported_tree(docker, ref)
+    assert files["bin/busybox"] == (tarfile.REGTYPE, 0o755, 0, 0, want)
+    assert files["bin/sh"] == (tarfile.SYMTYPE, 0o777, 0, 0, "/bin/busybox")
     docker.run("rmi", ref)
 
 
@@ -159,3 +140,75 @@ def test_pull_of_new_tag_for_known_image_says_what_docker_says(
     got = status_line(gantry(root, "pull", two))
     docker.run("rmi", one, two)
     assert got == want
+
+
+DOCKERFILE = """\
+FROM bb:1
+COPY a.txt /data/a.txt
+RUN rm /etc/group && rm -rf /home /var/tmp && mkdir -p /var/tmp /x/y \\
+ && echo hi > /x/y/z && ln /x/y/z /x/y/hard && ln -s /data/a.txt /link \\
+ && chmod 0640 /data/a.txt && chown 1:1 /x/y/z && touch /var/tmp/new \\
+ && mkdir -p /deep/$(printf 'd%.0s' $(seq 1 60))/$(printf 'e%.0s' $(seq 1 60)) \\
+ && echo long > /deep/$(printf 'd%.0s' $(seq 1 60))/$(printf 'e%.0s' $(seq 1 60))/f
+COPY a.txt /x/a2.txt
+"""
+
+
+def exported_tree(docker: Docker, ref: str) -> dict[str, tuple[object, ...]]:
+    """Every entry of ``ref``'s root filesystem as docker exports it: type, mode, owner,
+    and content or link target (times left out)."""
+    cid = docker.run("create", ref, "/bin/sh").stdout.strip()
+    try:
+        p = subprocess.run(
+            [docker.cli, "export", cid], env=docker.env, capture_output=True, timeout=120
+        )
+        assert p.returncode == 0, p.stderr.decode()
+    finally:
+        docker.run("rm", cid)
+    tree: dict[str, tuple[object, ...]] = {}
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tf:
+        for m in tf:
+            f = tf.extractfile(m) if m.isreg() else None
+            body = f.read() if f is not None else m.linkname
+            tree[m.name.rstrip("/")] = (m.type, m.mode & 0o7777, m.uid, m.gid, body)
+    return tree
+
+
+def test_docker_sees_gantry_build_as_its_own_build(
+    docker: Docker, rootfs_tar: Path, tmp_path: Path
+) -> None:
+    """The same Dockerfile (deletions, a replaced directory, hard and symbolic links,
+    modes, owners, a path over 100 bytes) built by gantry and pushed, and built by
+    docker: docker pulls gantry's image and finds the same filesystem as its own."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("hello\n")
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    docker.run("import", str(rootfs_tar), "bb:1")
+    p = subprocess.run(
+        [docker.cli, "build", "--network", "none", "-q", "-t", "docker-built:1", str(ctx)],
+        env={**docker.env, "DOCKER_BUILDKIT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    want = exported_tree(docker, "docker-built:1")
+    assert "etc/group" not in want and "home" not in want and "var/tmp/new" in want
+    # a hard link pair: the first in the walk carries the data, the other links to it
+    assert want["x/y/hard"] == (tarfile.REGTYPE, 0o644, 1, 1, b"hi\n")
+    assert want["x/y/z"] == (tarfile.LNKTYPE, 0o644, 1, 1, "x/y/hard")
+    assert want["link"][0] == tarfile.SYMTYPE and want["data/a.txt"][1] == 0o640
+    assert any(len(k) > 120 for k in want)
+
+    root = tmp_path / "gantry"
+    with RegistryThread(tmp_path / "reg") as reg:
+        ref = f"{reg.addr}/g/built:1"
+        gantry(root, "import", str(rootfs_tar), "bb:1")
+        gantry(root, "build", "-q", "-t", ref, str(ctx))
+        gantry(root, "push", ref)
+        docker.run("pull", ref)
+    got = exported_tree(docker, ref)
+    docker.run("rmi", ref, "docker-built:1", "bb:1")
+    assert sorted(got) == sorted(want)
+    assert {k: v for k, v in got.items() if v != want[k]} == {}

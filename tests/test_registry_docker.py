@@ -26,6 +26,7 @@ from dockerd import (  # noqa: F401 - the *_fixture names are fixtures
     dockerd,
     pushed_digest,
     rootfs_tar_fixture,
+    strays,
 )
 from gantry.oci import mediatypes as mt
 from gantry.registry.htpasswd import hash_password
@@ -293,9 +294,10 @@ def interfaces() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
 
 
-def test_private_dockerd_leaves_the_host_alone_and_nothing_behind() -> None:
+def test_private_dockerd_leaves_the_host_alone_and_nothing_behind(rootfs_tar: Path) -> None:
     """The helper itself: no bridge, no socket or state outside its directory, and
-    after an error inside, no process, mount or directory left."""
+    after an error inside with a container still running, no process (daemons, shim,
+    container), mount or directory left."""
     state = [Path("/var/run/docker.sock"), Path("/var/lib/docker"), Path("/run/containerd")]
     before = {p: p.exists() for p in state}
     with pytest.raises(RuntimeError, match="boom"), dockerd() as d:
@@ -311,9 +313,16 @@ def test_private_dockerd_leaves_the_host_alone_and_nothing_behind() -> None:
         info = json.loads(d.run("info", "--format", "{{json .}}").stdout)
         assert info["DockerRootDir"] == str(base / "data")
         assert info["Driver"] == "overlay2"
+        d.run("import", str(rootfs_tar), "bb:1")
+        cid = d.run(
+            "run", "-d", "--network", "none", "--stop-timeout", "1", "bb:1", "sleep", "600"
+        ).stdout.strip()
+        top = d.run("inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+        pids = (*pids, int(top))
         raise RuntimeError("boom")
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} left behind"
+    assert strays(base) == []
     with open("/proc/self/mountinfo") as f:
         assert str(base) not in f.read()
     assert not base.exists()
