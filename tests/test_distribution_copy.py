@@ -226,3 +226,16 @@ def test_copy_to_distribution_and_skopeo_reads_it(tmp_path: Path, registry: Regi
         skopeo(
             "copy", "--src-tls-verify=false", f"docker://{addr}/d/app:1", f"oci:{tmp_path / 'k'}:x"
         )
+
+
+def test_dropped_source_connection_resumes_with_range(tmp_path: Path, registry: RegistryThread):
+    from test_distribution_support import FaultProxy
+
+    _img, body = seeded(tmp_path, registry.addr)
+    with FaultProxy(registry.addr, cut_once_after=60_000) as proxy:
+        cs = clients(proxy.addr)
+        r = copy(f"{proxy.addr}/t/app:1", f"oci:{tmp_path / 'o'}:1", clients=cs)
+        assert proxy.drops == 1
+        assert any(rg.startswith("bytes=") and rg != "bytes=0-" for rg in proxy.ranges)
+        assert r.digest == sha(body) and len(r.copied) == 4
+    skopeo("copy", f"oci:{tmp_path / 'o'}:1", f"oci:{tmp_path / 'k'}:1")  # verifies all blobs

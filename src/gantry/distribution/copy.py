@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from gantry import digest as _digest
 from gantry.digest import Digest
-from gantry.errors import GantryError, InvalidManifest, UsageError
+from gantry.errors import GantryError, InvalidManifest, RegistryError, UsageError
 from gantry.oci import mediatypes as mt
 from gantry.oci.descriptor import Descriptor
 from gantry.oci.manifest import Index, Manifest, parse_manifest
@@ -37,10 +37,12 @@ from .locations import (
     verified,
 )
 from .progress import Event, ProgressCallback, emit_nothing
+from .transport import TransportError
 
 __all__ = ["CopyResult", "copy"]
 
 DEFAULT_CONCURRENCY = 3
+RETRIES = 4  #: attempts per blob when the transfer itself fails
 
 
 @dataclass
@@ -91,11 +93,24 @@ class _Copier:
             with self.lock:
                 self.result.mounted.append(desc.digest)
             return
-        chunks = self.src.blob(desc)
-        try:
-            self.dst.put_blob(desc, self._counted(sid, desc, verified(desc, chunks), cancel))
-        finally:
-            chunks.close()  # stop reading the source
+        failures = 0
+        while True:
+            chunks = self.src.blob(desc)
+            try:
+                self.dst.put_blob(desc, self._counted(sid, desc, verified(desc, chunks), cancel))
+                break
+            except (TransportError, RegistryError) as err:
+                # the upload failed half way (a registry destination): send the blob again
+                retryable = isinstance(err, TransportError) or (
+                    err.status is not None and (err.status >= 500 or err.status in (408, 429))
+                )
+                failures += 1
+                if not retryable or failures >= RETRIES:
+                    raise
+                self.emit(Event(sid, ev.RETRYING))
+                time.sleep(min(2.0, 0.1 * 2**failures))
+            finally:
+                chunks.close()  # stop reading the source
         self.emit(Event(sid, ev.PUSHED))
         with self.lock:
             self.result.copied.append(desc.digest)

@@ -541,6 +541,8 @@ class LayoutDestination(Destination):
         annotations = {REF_NAME: self.ref} if self.ref else {}
         if self.ref:
             entries = [e for e in entries if e.annotations.get(REF_NAME) != self.ref]
+        else:  # the same image again without a name: one entry
+            entries = [e for e in entries if e.digest != desc.digest or REF_NAME in e.annotations]
         platform = None
         entries.append(
             Descriptor(
