@@ -57,6 +57,8 @@ DEFAULT_STOP_TIMEOUT = 10
 #: How long to wait for a supervisor to record an exit after SIGKILL.
 KILL_WAIT = 30.0
 UNKNOWN_EXIT = 255
+#: Network modes runc sets up alone (the network manager is not needed).
+LOCAL_NETWORK_MODES = ("host", "none")
 
 
 class Containers:
@@ -257,6 +259,9 @@ class Containers:
         mode = str(c.host_config.get("NetworkMode") or "bridge")
         if mode == "default":
             mode = "bridge"
+        if mode in LOCAL_NETWORK_MODES:
+            # runc makes these itself (no namespace, or a fresh one with lo up): no netlink
+            return mode, None
         if mode.startswith("container:"):
             other = self.get(mode.partition(":")[2])
             if other.state != RUNNING:
@@ -281,6 +286,11 @@ class Containers:
         return info.spec_network, info.ip
 
     def network_teardown(self, cid: str) -> None:
+        c = self.db.by_id(cid)
+        if c is not None and str(c.host_config.get("NetworkMode")) in LOCAL_NETWORK_MODES:
+            return
+        if not (self.root / "network").exists():
+            return  # no container of this root ever had a managed network
         from gantry.runtime.net import manager
 
         with contextlib.suppress(GantryError, OSError):

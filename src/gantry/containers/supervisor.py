@@ -169,15 +169,18 @@ class Supervisor:
             stubs = {"missing": self._stubs, "parents": sorted(self._stub_times)}
             (self.dir / "stubs.json").write_text(json.dumps(stubs))
         rt = mgr.runtime
-        with contextlib.suppress(GantryError):
-            rt.delete(self.id, force=True)
         pid_file = self.dir / "init.pid"
         pid_file.unlink(missing_ok=True)
         self._tty = bool(c.config.get("Tty"))
-        if self._tty:
-            streams = {self._create_with_console(bdir, pid_file): "stdout"}
-        else:
-            streams = self._create_with_pipes(bdir, pid_file)
+        try:
+            streams = self._create(bdir, pid_file)
+        except ContainerError as err:
+            if "already exists" not in str(err):
+                raise
+            # runtime state left by a supervisor that died: clear it and try once more
+            with contextlib.suppress(GantryError):
+                rt.delete(self.id, force=True)
+            streams = self._create(bdir, pid_file)
         pid = int(pid_file.read_text().strip())
         self._pid = pid
         mgr.db.update(
@@ -194,6 +197,11 @@ class Supervisor:
                 os.close(fd)
             raise
         return pid, streams
+
+    def _create(self, bdir: Path, pid_file: Path) -> dict[int, str]:
+        if self._tty:
+            return {self._create_with_console(bdir, pid_file): "stdout"}
+        return self._create_with_pipes(bdir, pid_file)
 
     def _create_with_pipes(self, bdir: Path, pid_file: Path) -> dict[int, str]:
         out_r, out_w = os.pipe()
