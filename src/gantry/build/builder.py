@@ -90,6 +90,7 @@ from gantry.oci import (
 from gantry.store import Image, Store
 
 if TYPE_CHECKING:
+    from gantry.build.urls import Fetched
     from gantry.dockerfile.checks import CheckReport, Finding
     from gantry.runtime.spec import Mount as RuntimeMount
 
@@ -1078,17 +1079,25 @@ class Builder:
                 local = self._local_context(from_ref)
                 if local is not None:
                     from_ref = None
+        urls: list[str] = []
         if isinstance(instr, AddInstr):
+            from gantry.build import urls as remote
+
             for s in srcs:
-                if s.startswith(("http://", "https://")) or s.startswith("git@"):
-                    raise BuildError("ADD from a URL is not supported yet by gantry build")
+                if remote.is_url(s):
+                    urls.append(s)
+                elif remote.is_git(s):
+                    raise BuildError(
+                        "ADD from a Git repository is not supported yet by gantry build"
+                    )
+            srcs = [s for s in srcs if s not in urls]
         dest = dest_raw
         if not dest.startswith("/"):
             dest = posixpath.join(st.workdir, dest)
             if dest_raw in (".", "./") or dest_raw.endswith("/"):
                 dest = dest.rstrip("/") + "/"
         dest_is_dir = dest.endswith("/") or dest_raw.endswith("/.") or dest_raw == "."
-        if len(srcs) + len(instr.contents) > 1 and not dest_is_dir:
+        if len(srcs) + len(urls) + len(instr.contents) > 1 and not dest_is_dir:
             raise DockerfileError(
                 f"When using {instr.keyword} with more than one source file, the destination "
                 "must be a directory and end with a /",
@@ -1154,7 +1163,30 @@ class Builder:
                         lines.append(entry_record(top, base, os.stat(top), self._hashes))
                     key_sources.append([one.rel, one.is_dir, lines])
         heredocs = [(c.path, c.data) for c in instr.contents]
-        multi = len(selections) + len(heredocs) > 1 or (mount_stage is not None and len(srcs) > 1)
+        multi = len(selections) + len(urls) + len(heredocs) > 1 or (
+            mount_stage is not None and len(srcs) > 1
+        )
+        # --- ADD <url>: keyed by --checksum (no download when cached) or by the content
+        url_key: list[object] = []
+        fetched: dict[str, Fetched] = {}
+        checksum = instr.checksum if isinstance(instr, AddInstr) else None
+        downloads: Path | None = None
+        if urls:
+            from gantry.build import urls as remote
+
+            if checksum:
+                remote.check_checksum(checksum)
+                url_key = [[u, remote.url_filename(u), checksum] for u in urls]
+            else:
+                downloads = glue.scratch_dir(self.store, "add")
+                try:
+                    for u in urls:
+                        got = remote.fetch(u, downloads)
+                        fetched[u] = got
+                        url_key.append([u, got.filename, got.digest, got.last_modified])
+                except BaseException:
+                    glue.remove_dir(downloads)
+                    raise
         key = _key(
             "copy/1",
             instr.keyword,
@@ -1168,6 +1200,7 @@ class Builder:
             key_sources,
             heredocs,
             self.epoch,
+            *([url_key] if urls else []),
         )
         created_by = hist.copy(
             instr.keyword,
@@ -1217,6 +1250,17 @@ class Builder:
                 _copy_selected(
                     root, selections, dest, to_dir, copts, self._context_index(local), exc
                 )
+            if urls:
+                from gantry.build import urls as remote
+
+                (work / "urls").mkdir()
+                got_urls = [
+                    fetched.get(u) or remote.fetch(u, work / "urls", checksum=checksum)
+                    for u in urls
+                ]
+                url_sels = [Selected(g.filename, str(g.path), False) for g in got_urls]
+                url_opts = CopyOptions(chown=owner, chmod=chmod_fn)
+                _copy_selected(root, url_sels, dest, to_dir, url_opts, None)
             for path, data in heredocs:
                 target = dest if not to_dir else posixpath.join(dest, path.lstrip("/"))
                 parent = posixpath.dirname(target.rstrip("/")) or "/"
@@ -1230,7 +1274,11 @@ class Builder:
                 if owner:
                     os.chown(fpath, *owner)
 
-        layer, t = self._fs_step(st, name, key, "regular", action)
+        try:
+            layer, t = self._fs_step(st, name, key, "regular", action)
+        finally:
+            if downloads is not None:
+                glue.remove_dir(downloads)
         self._layer_history(st, created_by, layer, t)
 
     # ------------------------------------------------------------------ commit
