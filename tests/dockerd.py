@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -47,7 +47,7 @@ DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 STOP_TIMEOUT = 30.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Docker:
     """What a test needs to drive the private daemon; unpacks as ``(env, cli)``.
 
@@ -60,7 +60,7 @@ class Docker:
     base: Path
     pids: tuple[int, ...] = ()
 
-    def __iter__(self) -> Iterator[object]:
+    def __iter__(self) -> Iterator[Any]:  # Any: (dict, str), as the fixture's callers unpack it
         return iter((self.env, self.cli))
 
     def run(
