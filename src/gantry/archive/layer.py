@@ -31,7 +31,7 @@ from typing import BinaryIO
 from gantry.digest import CHUNK, Digest
 from gantry.errors import InvalidArchive, UnsafeArchive
 from gantry.layers import tar
-from gantry.layers.compression import Compression, decompressing_reader, detect
+from gantry.layers.compression import Compression, open_decompressed
 from gantry.layers.extract import show, split_name
 
 _ALLOWED = frozenset(
@@ -209,15 +209,8 @@ def scan(
     """
     limits = limits or Limits()
     raw = _Counting(src)
-    head = b""
-    while len(head) < 6:
-        more = raw.read(6 - len(head))
-        if not more:
-            break
-        head += more
-    compression = detect(head)
-    prefixed = _Rewound(head, raw)
-    tee = _Tee(decompressing_reader(prefixed, compression), raw, sink, limits)  # type: ignore[arg-type]  # duck-typed stream
+    decompressed, compression = open_decompressed(raw)  # type: ignore[arg-type]  # duck-typed stream
+    tee = _Tee(decompressed, raw, sink, limits)
     # an uncompressed layer is hashed by the caller already (``raw_digest``)
     own_hash = raw_digest is None or compression is not None
     reader = tar.TarReader(tee, max_size=None, hash=own_hash)  # type: ignore[arg-type]  # duck-typed stream
@@ -245,22 +238,3 @@ def scan(
 
 def _with_trailing(limits: Limits, trailing: int) -> Limits:
     return Limits(limits.max_size, limits.max_ratio, limits.ratio_floor, trailing)
-
-
-class _Rewound:
-    """``raw`` with its first bytes put back."""
-
-    def __init__(self, head: bytes, raw: _Counting) -> None:
-        self.head = head
-        self.raw = raw
-
-    def read(self, n: int = -1) -> bytes:
-        if self.head:
-            if n < 0 or n >= len(self.head):
-                out, self.head = self.head, b""
-                if n < 0:
-                    return out + self.raw.read()
-                return out
-            out, self.head = self.head[:n], self.head[n:]
-            return out
-        return self.raw.read(n)

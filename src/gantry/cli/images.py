@@ -73,6 +73,16 @@ def _fail_all(errors: list[str]) -> None:
     raise click.exceptions.Exit(1)
 
 
+#: ``--format`` of the list commands (docker's wording)
+list_format_option = click.option(
+    "--format",
+    "fmt",
+    default="",
+    metavar="FORMAT",
+    help="Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template",
+)
+
+
 # ----------------------------------------------------------------------------- images
 
 IMAGE_HEADER = {
@@ -314,13 +324,7 @@ def _matching(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
     metavar="FILTER",
     help="Filter output based on conditions provided",
 )
-@click.option(
-    "--format",
-    "fmt",
-    default="",
-    metavar="FORMAT",
-    help="Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template",
-)
+@list_format_option
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.pass_context
@@ -675,13 +679,7 @@ def _parse_bool(value: str, flag: str) -> bool:
 
 @click.command("history", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("image", metavar="IMAGE")
-@click.option(
-    "--format",
-    "fmt",
-    default="",
-    metavar="FORMAT",
-    help="Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template",
-)
+@list_format_option
 @click.option(
     "-H",
     "--human",

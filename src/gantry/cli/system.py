@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from gantry.cli import formatter
-from gantry.cli.images import IMAGE_HEADER, image_rows, open_store
+from gantry.cli.images import IMAGE_HEADER, image_rows, list_format_option, open_store
 from gantry.cli.units import created_since, human_size, human_size_with_precision
 
 DF_HEADER = {
@@ -71,13 +71,7 @@ class UsageRow(formatter.Row):
 
 
 @click.command("df", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--format",
-    "fmt",
-    default="",
-    metavar="FORMAT",
-    help="Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template",
-)
+@list_format_option
 @click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage")
 @click.pass_context
 def df(ctx: click.Context, fmt: str, verbose: bool) -> None:

@@ -298,6 +298,10 @@ class _Lexer:
         return self.lex_inside_action
 
     def lex_quote(self) -> Callable[[], Any] | None:
+        return self._lex_escaped('"', _STRING, "unterminated quoted string")
+
+    def _lex_escaped(self, close: str, typ: int, unterminated: str) -> Callable[[], Any] | None:
+        """A "..." string or '.' character constant: backslash escapes, one line."""
         while True:
             ch = self.next()
             if ch == "\\":
@@ -305,11 +309,11 @@ class _Lexer:
                 if ch not in ("", "\n"):
                     continue
             if ch in ("", "\n"):
-                self.error("unterminated quoted string")
+                self.error(unterminated)
                 return None
-            if ch == '"':
+            if ch == close:
                 break
-        self.emit(_STRING)
+        self.emit(typ)
         return self.lex_inside_action
 
     def lex_raw_quote(self) -> Callable[[], Any] | None:
@@ -324,19 +328,7 @@ class _Lexer:
         return self.lex_inside_action
 
     def lex_char(self) -> Callable[[], Any] | None:
-        while True:
-            ch = self.next()
-            if ch == "\\":
-                ch = self.next()
-                if ch not in ("", "\n"):
-                    continue
-            if ch in ("", "\n"):
-                self.error("unterminated character constant")
-                return None
-            if ch == "'":
-                break
-        self.emit(_CHARCONST)
-        return self.lex_inside_action
+        return self._lex_escaped("'", _CHARCONST, "unterminated character constant")
 
     def lex_variable(self) -> Callable[[], Any] | None:
         if self.at_terminator():

@@ -205,7 +205,7 @@ class _Stdlib(_Reader):
         self._name = name
         self._dec: Any = factory()
         self._done = False
-        import lzma  # xz and bzip2 are rare: their modules load only when met
+        import lzma
 
         self._errors: tuple[type[BaseException], ...] = (lzma.LZMAError, OSError, EOFError)
 
@@ -353,7 +353,17 @@ def decompressing_reader(f: BinaryIO, compression: Compression | str | None = "a
     head = _read_prefix(f, 6)
     if compression == "auto":
         compression = detect(head)
-    src = _Prefixed(head, f)
+    return _decoder(_Prefixed(head, f), compression)
+
+
+def open_decompressed(f: BinaryIO) -> tuple[BinaryIO, Compression | None]:
+    """``(decompressed stream, compression detected by magic)`` for ``f``."""
+    head = _read_prefix(f, 6)
+    compression = detect(head)
+    return _decoder(_Prefixed(head, f), compression), compression
+
+
+def _decoder(src: _Prefixed, compression: str | None) -> BinaryIO:
     reader: _Reader
     if compression is None:
         reader = _Plain(src)
@@ -362,7 +372,7 @@ def decompressing_reader(f: BinaryIO, compression: Compression | str | None = "a
     elif compression == "zstd":
         reader = _Zstd(src)
     elif compression == "xz":
-        import lzma
+        import lzma  # xz and bzip2 are rare: their modules load only when met
 
         reader = _Stdlib(src, lzma.LZMADecompressor, "xz")
     elif compression == "bzip2":
