@@ -6,6 +6,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 APT_PKGS := runc skopeo podman buildah umoci docker-registry busybox-static debootstrap \
             iproute2 iptables nftables xz-utils zstd bzip2 curl wrk
+# installed without recommends (docker.io's pull in needrestart and start services)
+APT_NORECS := docker.io containerd tini
 STAMP   := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: setup apt venv test test-quick lint typecheck demo bench clean
@@ -16,9 +18,12 @@ setup: apt venv
 
 apt:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	norecs=""; for p in $(APT_NORECS); do dpkg -s $$p >/dev/null 2>&1 || norecs="$$norecs $$p"; done; \
+	if [ -n "$$missing$$norecs" ]; then \
+	  echo "installing:$$missing$$norecs"; \
+	  apt-get update -qq; \
+	  if [ -n "$$missing" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	  if [ -n "$$norecs" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$norecs >/dev/null; fi; \
 	fi
 	@scripts/setup-peers.sh
 
