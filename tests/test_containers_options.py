@@ -194,3 +194,26 @@ def test_bridge_network_published_port(croot: Path) -> None:
     wait_for(lambda: "response:200" in err(gantry(croot, "logs", cid)))  # httpd -v on stderr
     gantry(croot, "rm", "-f", cid, check=True)
     assert fetch() is None
+
+
+def test_image_healthcheck_and_health_cmd_override(croot: Path) -> None:
+    from gantry.oci.config import Healthcheck
+
+    image_with(croot, "hc:1", healthcheck=Healthcheck(
+        test=("CMD-SHELL", "test -f /ready"), interval=300_000_000, retries=2,
+    ), cmd=("sh", "-c", "sleep 1; touch /ready; sleep 100"))  # fmt: skip
+    cid = out(gantry(croot, "run", "-d", "--network", "none", "hc:1")).strip()
+    status = out(gantry(croot, "ps", "--format", "{{.Status}}")).strip()
+    assert status.endswith("(health: starting)")
+    wait_for(lambda: inspect(croot, cid)["State"]["Health"]["Status"] == "healthy", timeout=20)
+    assert out(gantry(croot, "ps", "--format", "{{.Status}}")).strip().endswith("(healthy)")
+    health = inspect(croot, cid)["State"]["Health"]
+    assert health["FailingStreak"] == 0 and health["Log"][-1]["ExitCode"] == 0
+    assert out(gantry(croot, "ps", "-q", "--filter", "health=healthy")).strip() == cid[:12]
+    # --health-cmd replaces the image's test; failures make it unhealthy after the retries
+    bad = out(gantry(croot, "run", "-d", "--network", "none", "--health-cmd", "exit 1",
+                     "--health-interval", "0.2s", "hc:1")).strip()  # fmt: skip
+    wait_for(lambda: inspect(croot, bad)["State"]["Health"]["Status"] == "unhealthy", timeout=20)
+    assert inspect(croot, bad)["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "exit 1"]
+    nohc = out(gantry(croot, "create", "--no-healthcheck", "hc:1")).strip()
+    assert inspect(croot, nohc)["Config"]["Healthcheck"] == {"Test": ["NONE"]}

@@ -49,8 +49,14 @@ def exec_process(
     interactive: bool = False,
     detach: bool = False,
     privileged: bool = False,
+    capture: list[str] | None = None,
+    timeout: float | None = None,
 ) -> int:
-    """Run ``command`` in container ``ref``; its exit code (0 at once with ``detach``)."""
+    """Run ``command`` in container ``ref``; its exit code (0 at once with ``detach``).
+
+    With ``capture`` (a list) stdout and stderr are collected into it instead of shown,
+    and a command running longer than ``timeout`` seconds gives -1 (health checks).
+    """
     if not command:
         raise UsageError("exec requires at least 1 argument")
     c = mgr.get(ref)
@@ -104,6 +110,15 @@ def exec_process(
     argv.append(c.id)
     try:
         devnull = subprocess.DEVNULL
+        if capture is not None:
+            try:
+                cp = subprocess.run(argv, stdin=devnull, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, timeout=timeout, check=False)  # fmt: skip
+            except subprocess.TimeoutExpired as e:
+                capture.append((e.stdout or b"").decode(errors="replace"))
+                return -1
+            capture.append(cp.stdout.decode(errors="replace"))
+            return cp.returncode
         p = subprocess.run(
             argv,
             stdin=None if interactive and not detach else devnull,

@@ -313,6 +313,8 @@ def status_text(c: Container, now: float | None = None) -> str:
         health = str(c.health.get("Status") or "")
         if c.state == PAUSED:
             return f"Up {up} (Paused)"
+        if health == "starting":
+            return f"Up {up} (health: starting)"
         if health and health != "none":
             return f"Up {up} ({health})"
         return f"Up {up}"

@@ -383,7 +383,12 @@ class Supervisor:
                     sync_fd = None
                 first = False
                 started = time.monotonic()
-                code = self._pump(pid, streams, log)
+                monitor = self._start_health()
+                try:
+                    code = self._pump(pid, streams, log)
+                finally:
+                    if monitor is not None:
+                        monitor.stop()
                 self._pid = None
                 oom = oom_killed(self.id)
                 with contextlib.suppress(GantryError):
@@ -415,6 +420,18 @@ class Supervisor:
                 signal.signal(signum, handler)
             self._cleanup()
         return code
+
+    def _start_health(self) -> Any:
+        from gantry.containers.health import HealthMonitor, test_command
+
+        c = self.mgr.db.by_id(self.id)
+        hc = None if c is None else c.config.get("Healthcheck")
+        if not test_command(hc):
+            return None
+        assert hc is not None
+        monitor = HealthMonitor(self.mgr.root, self.id, hc)
+        monitor.start()
+        return monitor
 
     def _backoff(self, delay: float) -> bool:
         """Sleep before a restart; False if the container was stopped or removed meanwhile."""
