@@ -222,3 +222,25 @@ def test_walk_30k_files_fast(shm_tmp: Path) -> None:
     elapsed = time.perf_counter() - t0
     assert n == 1 + 30 + 27000 + 1
     assert elapsed < 1.5, elapsed
+
+
+@pytest.mark.slow
+def test_walk_100k_files_under_a_second(shm_tmp: Path) -> None:
+    # issue 3: a 100,000-file context is filtered in under a second (CPU time, so other
+    # work on the shared machine does not count)
+    for top, count in (("src", 30), ("node_modules", 70)):
+        for d in range(count):
+            sub = shm_tmp / top / f"p{d}"
+            sub.mkdir(parents=True)
+            for i in range(1000):
+                (sub / (f"f{i}.log" if i % 10 == 0 else f"f{i}.py")).write_bytes(b"")
+    for patterns, want in (
+        (["**/*.log", "node_modules", ".git"], 1 + 30 + 27000),  # node_modules pruned
+        (["**/*.log", "!src/p0/f0.log"], 2 + 100 + 90000 + 1),  # everything visited
+    ):
+        pm = PatternMatcher(patterns)
+        t0 = time.process_time()
+        n = sum(1 for _ in walk_context(shm_tmp, pm))
+        elapsed = time.process_time() - t0
+        assert n == want, patterns
+        assert elapsed < 1.0, (patterns, elapsed)

@@ -23,18 +23,28 @@ from gantry.dockerfile.parser import Node, ParseResult
 __all__ = ["dump", "dump_node"]
 
 
-def dump_node(node: Node) -> str:
-    """One instruction, without the surrounding parentheses."""
+def _head(node: Node) -> list[str]:
     parts = [node.keyword.lower()]
     if node.flags:
         parts.append(go_quote_list(node.flags))
-    if node.child is not None:
-        parts.append(f"({dump_node(node.child)})")
-    elif not node.known:
+    return parts
+
+
+def dump_node(node: Node) -> str:
+    """One instruction, without the surrounding parentheses."""
+    chain = [node]  # ONBUILD nests its trigger; walked in a loop (no recursion limit)
+    while chain[-1].child is not None:
+        chain.append(chain[-1].child)
+    last = chain.pop()
+    parts = _head(last)
+    if not last.known:
         parts.append('""')  # BuildKit keeps an empty argument for what it ignores
     else:
-        parts.extend(go_quote(arg) for arg in node.args)
-    return " ".join(parts).strip()
+        parts.extend(go_quote(arg) for arg in last.args)
+    text = " ".join(parts).strip()
+    for outer in reversed(chain):
+        text = " ".join([*_head(outer), f"({text})"]).strip()
+    return text
 
 
 def dump(tree: ParseResult | Iterable[Node]) -> str:

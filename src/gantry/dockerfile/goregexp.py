@@ -282,7 +282,6 @@ def go_regexp_to_python(rx: str) -> str:
 _CHAR, _STAR, _GROUP, _ASSERT = 0, 1, 2, 3
 _WORD = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _Pred = Callable[[str], bool]
-_Check = Callable[[str, int], bool]
 
 
 def _pred(ranges: Iterable[_Range], negate: bool) -> _Pred:
@@ -310,36 +309,43 @@ def _at_boundary(s: str, pos: int) -> bool:
     return before != after
 
 
-_ASSERTIONS: dict[str, _Check] = {
-    "begin": lambda s, pos: pos == 0,
-    "end": lambda s, pos: pos == len(s),
-    "word": _at_boundary,
-    "nonword": lambda s, pos: not _at_boundary(s, pos),
-}
+_WORD_ASSERTS = frozenset({"word", "nonword"})
 
 
 class _Piece(NamedTuple):
     kind: int
     pred: _Pred | None = None  # _CHAR, _STAR: which characters
     skip_to: int = 0  # _GROUP: the piece after the optional group
-    check: _Check | None = None  # _ASSERT
+    assertion: str = ""  # _ASSERT: begin, end, word, nonword
 
 
 class LinearMatcher:
-    """A compiled Go regexp of patternmatcher's shape; :meth:`search` is ``re.search``."""
+    """A compiled Go regexp of patternmatcher's shape; :meth:`search` is ``re.search``.
 
-    __slots__ = ("_pieces",)
+    The sets of live positions are memoized per character (a lazily built DFA), so a
+    walk over many paths pays for each distinct transition once.
+    """
+
+    __slots__ = ("_final", "_memo", "_pieces", "_start", "_word_asserts")
+
+    _MEMO_LIMIT = 4096
 
     def __init__(self, pieces: list[_Piece]) -> None:
         self._pieces = pieces
+        self._word_asserts = any(p.kind == _ASSERT and p.assertion in _WORD_ASSERTS for p in pieces)
+        self._memo: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+        self._final: dict[frozenset[int], bool] = {}
+        self._start = frozenset({0})
 
     @property
     def unbounded(self) -> int:
-        """How many ``*`` and ``(.*/)?`` the regexp has: with at most two, Python's
-        backtracking ``re`` is at worst quadratic in the path and much faster here."""
-        return sum(1 for p in self._pieces if p.kind in (_STAR, _GROUP))
+        """How many loops (``*``, and the ``.*`` in ``(.*/)?``) the regexp has: with at most
+        two, Python's backtracking ``re`` is at worst quadratic in the path and faster."""
+        return sum(1 for p in self._pieces if p.kind == _STAR)
 
-    def _closure(self, states: Iterable[int], s: str, pos: int) -> set[int]:
+    def _closure(
+        self, states: Iterable[int], s: str, pos: int, at_start: bool, at_end: bool
+    ) -> frozenset[int]:
         pieces, n = self._pieces, len(self._pieces)
         out: set[int] = set()
         todo = list(states)
@@ -356,26 +362,58 @@ class LinearMatcher:
             elif piece.kind == _GROUP:
                 todo.append(i + 1)
                 todo.append(piece.skip_to)
-            elif piece.kind == _ASSERT and piece.check is not None and piece.check(s, pos):
-                todo.append(i + 1)
-        return out
+            elif piece.kind == _ASSERT:
+                name = piece.assertion
+                if name == "begin":
+                    ok = at_start
+                elif name == "end":
+                    ok = at_end
+                else:
+                    ok = _at_boundary(s, pos) == (name == "word")
+                if ok:
+                    todo.append(i + 1)
+        return frozenset(out)
+
+    def _step(self, current: frozenset[int], c: str, s: str, pos: int) -> frozenset[int]:
+        pieces, n = self._pieces, len(self._pieces)
+        step: set[int] = {0}  # a search may also start at the next position
+        for i in current:
+            if i == n:
+                continue
+            piece = pieces[i]
+            if piece.pred is not None and piece.pred(c):
+                step.add(i + 1 if piece.kind == _CHAR else i)
+        return self._closure(step, s, pos, False, pos == len(s))
 
     def search(self, s: str) -> bool:
         """True when the regexp matches somewhere in ``s``, as ``re.search`` would say."""
-        pieces, n = self._pieces, len(self._pieces)
-        current = self._closure((0,), s, 0)
-        for pos, c in enumerate(s):
+        n = len(self._pieces)
+        if self._word_asserts:
+            current = self._closure(self._start, s, 0, True, not s)
+            for pos, c in enumerate(s):
+                if n in current:
+                    return True
+                current = self._step(current, c, s, pos + 1)
+            return n in current
+        memo = self._memo
+        if len(memo) > self._MEMO_LIMIT:
+            memo.clear()
+            self._final.clear()
+        current = self._closure(self._start, "", 0, True, False)
+        for c in s:
             if n in current:
                 return True
-            step: set[int] = {0}  # a search may also start at the next position
-            for i in current:
-                if i == n:
-                    continue
-                piece = pieces[i]
-                if piece.pred is not None and piece.pred(c):
-                    step.add(i + 1 if piece.kind == _CHAR else i)
-            current = self._closure(step, s, pos + 1)
-        return n in current
+            key = (current, c)
+            nxt = memo.get(key)
+            if nxt is None:
+                nxt = self._step(current, c, "", -1)  # pos -1: never the end here
+                memo[key] = nxt
+            current = nxt
+        done = self._final.get(current)
+        if done is None:
+            done = n in self._closure(current, "", 0, not s, True)
+            self._final[current] = done
+        return done
 
 
 def compile_linear(rx: str) -> LinearMatcher | None:
@@ -391,7 +429,7 @@ def compile_linear(rx: str) -> LinearMatcher | None:
             d = rx[i + 1] if i + 1 < n else ""
             if d in ("A", "z", "b", "B"):
                 name = {"A": "begin", "z": "end", "b": "word", "B": "nonword"}[d]
-                pieces.append(_Piece(_ASSERT, check=_ASSERTIONS[name]))
+                pieces.append(_Piece(_ASSERT, assertion=name))
                 i += 2
                 continue
             if d == "Q" or d in ("p", "P"):
@@ -424,10 +462,10 @@ def compile_linear(rx: str) -> LinearMatcher | None:
             pieces.append(_Piece(_CHAR, _not_newline))
             i += 1
         elif c == "^":
-            pieces.append(_Piece(_ASSERT, check=_ASSERTIONS["begin"]))
+            pieces.append(_Piece(_ASSERT, assertion="begin"))
             i += 1
         elif c == "$":
-            pieces.append(_Piece(_ASSERT, check=_ASSERTIONS["end"]))
+            pieces.append(_Piece(_ASSERT, assertion="end"))
             i += 1
         else:
             pieces.append(_Piece(_CHAR, _pred([(ord(c), ord(c))], False)))

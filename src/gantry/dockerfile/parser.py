@@ -428,10 +428,23 @@ def split_command(line: str) -> tuple[str, list[str], str]:
 
 
 def _node_from_line(line: str, escape: str) -> Node:
-    cmd, flags, rest = split_command(line)
-    node = Node(keyword=cmd, flags=flags, original=line)
-    _DISPATCH.get(cmd.lower(), _dispatch_ignore)(node, rest, escape)
-    return node
+    # ONBUILD ONBUILD ... nests one node per keyword: built in a loop, not by recursion,
+    # so a line of thousands of them is an error later, not a RecursionError here.
+    root: Node | None = None
+    parent: Node | None = None
+    while True:
+        cmd, flags, rest = split_command(line)
+        node = Node(keyword=cmd, flags=flags, original=line)
+        if parent is None:
+            root = node
+        else:
+            parent.child = node
+        if cmd.lower() == "onbuild" and rest != "":
+            parent, line = node, rest
+            continue
+        _DISPATCH.get(cmd.lower(), _dispatch_ignore)(node, rest, escape)
+        assert root is not None
+        return root
 
 
 # --- the line scanner -----------------------------------------------------------------
