@@ -46,6 +46,7 @@ from gantry.build.sources import (
     is_archive,
     parse_chmod,
 )
+from gantry.build.sources import clean as clean_source
 from gantry.digest import Digest
 from gantry.dockerfile.args import PROXY_ARGS, Step, run_history
 from gantry.dockerfile.heredoc import parse_heredoc
@@ -577,8 +578,14 @@ class Builder:
         key: str,
         kind: str,
         action: object,
+        *,
+        link: bool = False,
     ) -> tuple[_Layer | None, float]:
-        """Cached result of a filesystem step, or run ``action(merged_root)`` and record it."""
+        """Cached result of a filesystem step, or run ``action(merged_root)`` and record it.
+
+        ``link`` (``COPY --link``): the step acts on an empty root, so its layer does not
+        depend on the layers below; a cached one is reused on any parent (rebased).
+        """
         with self._count_lock:
             self.steps += 1
         n = self.progress.vertex(name)
@@ -591,7 +598,7 @@ class Builder:
                 self.progress.cached(n)
                 if rec.layer_digest is None or rec.diff_id is None or rec.chain_id is None:
                     return None, rec.created
-                st.chain = rec.chain_id
+                st.chain = self._rebase(st.chain, rec) if link else rec.chain_id
                 desc = Descriptor(
                     media_type=rec.media_type or mediatypes.OCI_LAYER_GZIP,
                     digest=rec.layer_digest,
@@ -600,7 +607,7 @@ class Builder:
                 return _Layer(desc, rec.diff_id, rec.size), rec.created
         work = glue.scratch_dir(self.store, "step")
         try:
-            layer = self._execute(st, n, work, action)
+            layer = self._execute(st, n, work, action, link=link)
         except BaseException:
             glue.remove_dir(work)
             raise
@@ -634,14 +641,48 @@ class Builder:
             return False
         return True
 
-    def _execute(self, st: _State, n: int, work: Path, action: object) -> Path | None:
+    def _rebase(self, parent: Digest | None, rec: glue.CacheRecord) -> Digest:
+        """The chain of a cached ``--link`` layer on ``parent``; its snapshot made if needed.
+
+        A snapshot holds only its own layer's files, so the one recorded for the layer on
+        another parent serves as is: hard-linked into place for the new chain.
+        """
+        assert rec.diff_id is not None and rec.chain_id is not None
+        assert rec.layer_digest is not None
+        chain = _chain_of(parent, rec.diff_id)
+        if chain == rec.chain_id or self._chain_ok(chain):
+            return chain
+        source = self.store.lowerdirs(rec.chain_id)[0]
+        work = glue.scratch_dir(self.store, "rebase")
+        try:
+            import subprocess
+
+            copy = work / "fs"
+            subprocess.run(["cp", "-a", "-l", str(source), str(copy)], check=True)
+            glue.adopt_snapshot(
+                self.store,
+                chain_id=chain,
+                parent=parent,
+                diff_id=rec.diff_id,
+                layer_digest=rec.layer_digest,
+                media_type=rec.media_type or mediatypes.OCI_LAYER_GZIP,
+                size=rec.size,
+                directory=copy,
+            )
+        finally:
+            glue.remove_dir(work)
+        return chain
+
+    def _execute(
+        self, st: _State, n: int, work: Path, action: object, *, link: bool = False
+    ) -> Path | None:
         """Mount, act, unmount; the upperdir if anything changed."""
         from gantry.runtime.overlay import overlay
 
         upper, wd, merged = work / "upper", work / "work", work / "merged"
         for d in (upper, wd, merged):
             d.mkdir()
-        if st.chain is not None:
+        if st.chain is not None and not link:
             lowers = self.store.lowerdirs(st.chain)
         else:
             empty = work / "empty"
@@ -669,11 +710,7 @@ class Builder:
             info = create(upper, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
         parent = st.chain
         diff = info.diff_id
-        chain = (
-            diff
-            if parent is None
-            else Digest("sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest())
-        )
+        chain = _chain_of(parent, diff)
         size = _tree_size(upper)
         glue.adopt_snapshot(
             self.store,
@@ -1108,10 +1145,14 @@ class Builder:
         unpack = isinstance(instr, AddInstr) and instr.unpack is not False
         excludes = list(instr.excludes)
         parents = isinstance(instr, CopyInstr) and instr.parents
+        link = instr.link
+        parent_chain = st.chain
 
         # --- sources and their part of the key
         source_root: Path | None = None
         selections: list[Selected] = []
+        #: the source each selection came from (``--parents`` keeps its path)
+        sel_sources: list[str] = []
         key_sources: list[object] = []
         mount_stage: _State | None = None
         if from_ref is not None:
@@ -1148,6 +1189,7 @@ class Builder:
                     raise BuildError(f"lstat {s}: no source files were specified")
                 for one in sel:
                     selections.append(one)
+                    sel_sources.append(s)
                     lines: list[str] = []
                     top = one.path
                     if one.is_dir:
@@ -1190,7 +1232,7 @@ class Builder:
         key = _key(
             "copy/1",
             instr.keyword,
-            st.fs_key,
+            "link" if link else st.fs_key,
             dest,
             dest_is_dir or multi,
             chown,
@@ -1215,10 +1257,18 @@ class Builder:
 
         def action(root: Path, n: int, work: Path) -> None:
             owner: tuple[int, int] | None = None
-            if chown:
+            if chown and link and parent_chain is not None and not _numeric_owner(chown):
+                # names come from the image below, which a --link step does not see
+                from gantry.runtime.overlay import overlay
+
+                below = work / "below"
+                below.mkdir()
+                with overlay(below, self.store.lowerdirs(parent_chain), readonly=True):
+                    owner = _resolve_chown(below, chown)
+            elif chown:
                 owner = _resolve_chown(root, chown)
             copts = CopyOptions(chown=owner, chmod=chmod_fn, unpack=unpack)
-            to_dir = dest_is_dir or multi
+            to_dir = dest_is_dir or multi or parents
             if mount_stage is not None:
                 from gantry.runtime.overlay import overlay
 
@@ -1237,8 +1287,12 @@ class Builder:
                             raise BuildError(
                                 f'failed to compute cache key: "/{s.lstrip("/")}": not found'
                             ) from None
-                        sels.append(Selected(s.strip("/"), str(real), real.is_dir()))
-                    _copy_selected(root, sels, dest, to_dir or len(sels) > 1, copts, None)
+                        sels.append(Selected(clean_source(s), str(real), real.is_dir()))
+                    if parents:
+                        for sel, src in zip(sels, srcs, strict=True):
+                            _copy_with_parents(root, sel, src, dest, copts, None, None)
+                    else:
+                        _copy_selected(root, sels, dest, to_dir or len(sels) > 1, copts, None)
             else:
                 assert source_root is not None
                 exc = None
@@ -1247,9 +1301,15 @@ class Builder:
 
                     pm = PatternMatcher(excludes)
                     exc = pm.matches_or_parent_matches
-                _copy_selected(
-                    root, selections, dest, to_dir, copts, self._context_index(local), exc
-                )
+                if parents:
+                    for sel, src in zip(selections, sel_sources, strict=True):
+                        _copy_with_parents(
+                            root, sel, src, dest, copts, self._context_index(local), exc
+                        )
+                else:
+                    _copy_selected(
+                        root, selections, dest, to_dir, copts, self._context_index(local), exc
+                    )
             if urls:
                 from gantry.build import urls as remote
 
@@ -1275,7 +1335,7 @@ class Builder:
                     os.chown(fpath, *owner)
 
         try:
-            layer, t = self._fs_step(st, name, key, "regular", action)
+            layer, t = self._fs_step(st, name, key, "regular", action, link=link)
         finally:
             if downloads is not None:
                 glue.remove_dir(downloads)
@@ -1458,6 +1518,13 @@ class StepFailed(BuildError):
 # ---------------------------------------------------------------------- helpers
 
 
+def _chain_of(parent: Digest | None, diff_id: Digest) -> Digest:
+    """The OCI chain ID of ``diff_id`` on top of the chain ``parent``."""
+    if parent is None:
+        return diff_id
+    return Digest("sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest())
+
+
 def _rfc3339(t: float) -> str:
     return rfc3339(datetime.fromtimestamp(t, UTC))
 
@@ -1588,6 +1655,42 @@ def _copy_selected(
             if target.is_dir() and not target.is_symlink():
                 target = target / posixpath.basename(sel.rel or sel.path)
         copy_file(sel.path, str(target), os.stat(sel.path), opts)
+
+
+def _numeric_owner(spec: str) -> bool:
+    return all(part.isdigit() for part in spec.split(":") if part)
+
+
+def _parents_path(source: str, rel: str) -> str:
+    """What ``COPY --parents`` keeps of a selected path: all of it, or what follows a
+    ``/./`` pivot in the source (``./src/./pkg/*`` keeps ``pkg/...``)."""
+    text = source.lstrip("/")
+    while text.startswith("./"):
+        text = text[2:]
+    if "/./" not in text:
+        return rel
+    prefix = clean_source(text.split("/./", 1)[0])
+    if prefix and (rel == prefix or rel.startswith(prefix + "/")):
+        return rel[len(prefix) :].lstrip("/")
+    return rel
+
+
+def _copy_with_parents(
+    root: Path,
+    sel: Selected,
+    source: str,
+    dest: str,
+    opts: CopyOptions,
+    index: ContextIndex | None,
+    exclude: object,
+) -> None:
+    """One selection of ``COPY --parents``: below ``dest`` at its own (pivoted) path."""
+    keep = _parents_path(source, sel.rel)
+    if sel.is_dir:
+        _copy_selected(root, [sel], posixpath.join(dest, keep) + "/", True, opts, index, exclude)
+    else:
+        parent = posixpath.join(dest, posixpath.dirname(keep)) + "/"
+        _copy_selected(root, [sel], parent, True, opts, index, exclude)
 
 
 def _copy_tree(
