@@ -1,8 +1,11 @@
-"""Build progress in BuildKit's plain format (``#N [stage k/n] INSTR``, ``#N CACHED``).
+"""Build progress as BuildKit shows it.
 
-``Progress`` receives events from the builder; :class:`PlainProgress` prints them
-the way ``docker build --progress=plain`` does, :class:`QuietProgress` keeps the
-output of the running step only so a failure can show its last lines.
+``Progress`` receives events from the builder (a vertex per step: started, cached,
+output lines, done or failed). :class:`PlainProgress` prints them as
+``--progress=plain`` does (``#N [stage k/n] INSTR``, ``#N CACHED``, every output line
+with its time); :class:`TtyProgress` is the interactive view redrawn in place;
+:class:`QuietProgress` prints nothing but keeps the running step's last lines so a
+failure can show them.
 """
 
 from __future__ import annotations
@@ -108,43 +111,132 @@ class PlainProgress(Progress):
 
 
 class TtyProgress(Progress):
-    """A compact view for terminals: one ``=> [k/n] INSTR  0.1s`` line per finished step,
-    the last lines of RUN output while it runs are not kept on screen, and BuildKit's
-    ``[+] Building 1.2s (5/5) FINISHED`` summary at the end."""
+    """BuildKit's interactive view, redrawn in place about ten times a second.
 
-    def __init__(self, out: TextIO) -> None:
+    ``[+] Building 3.2s (4/7)`` then one `` => [k/n] INSTR   1.2s`` line per step in
+    start order (`` => CACHED ...`` for cache hits, `` => ERROR ...`` for a failure);
+    the last lines of a running step's output show under it as `` => => # line`` and
+    fold away when it finishes (a failed step keeps them). :meth:`summary` draws the
+    final frame with ``FINISHED`` or ``ERROR`` and stops redrawing.
+    """
+
+    LOG_LINES = 6
+    INTERVAL = 0.1
+
+    def __init__(self, out: TextIO, *, width: int | None = None, height: int | None = None):
         super().__init__()
         self.out = out
-        self.names: dict[int, str] = {}
         self.t0 = time.monotonic()
-        self.finished = 0
+        self.names: dict[int, str] = {}
+        self.state: dict[int, str] = {}  # running, cached, done, error
+        self.took: dict[int, float] = {}
+        self.logs: dict[int, deque[str]] = {}
+        self._width = width
+        self._height = height
+        self._drawn = 0
+        self._final: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _w(self, text: str) -> None:
-        with self._lock:
-            self.out.write(text)
-            self.out.flush()
+    # -- events ----------------------------------------------------------------------
 
     def on_start(self, n: int, name: str) -> None:
-        self.names[n] = name
+        with self._lock:
+            self.names[n] = name
+            self.state[n] = "running"
+            self.logs[n] = deque(maxlen=self.LOG_LINES)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
+            self._thread.start()
 
     def on_cached(self, n: int) -> None:
-        self.finished += 1
-        self._w(f" => CACHED {self.names[n]:<60} {0.0:>5.1f}s\n")
-        self._start[n] = -1.0
+        with self._lock:
+            self.state[n] = "cached"
+            self.took[n] = 0.0
+
+    def on_line(self, n: int, line: str) -> None:
+        with self._lock:
+            self.logs[n].append(line)
 
     def on_done(self, n: int, seconds: float) -> None:
-        if self._start.get(n) == -1.0:
-            return
-        self.finished += 1
-        self._w(f" => {self.names[n]:<67} {seconds:>5.1f}s\n")
+        with self._lock:
+            if self.state.get(n) != "cached":
+                self.state[n] = "done"
+                self.took[n] = seconds
 
     def on_error(self, n: int, message: str, seconds: float) -> None:
-        self._w(f" => ERROR {self.names[n]:<61} {seconds:>5.1f}s\n")
-        for line in self.tail(n):
-            self._w(f" => => # {line}\n")
+        with self._lock:
+            self.state[n] = "error"
+            self.took[n] = seconds
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def _size(self) -> tuple[int, int]:
+        import shutil
+
+        cols, rows = shutil.get_terminal_size((100, 40))
+        return self._width or cols, self._height or rows
+
+    def frame(self) -> list[str]:
+        """The lines of the current view (without cursor movement)."""
+        width, height = self._size()
+        now = time.monotonic()
+        with self._lock:
+            order = sorted(self.names)
+            finished = sum(1 for n in order if self.state[n] in ("cached", "done"))
+            head = f"[+] Building {now - self.t0:.1f}s ({finished}/{len(order)})"
+            if self._final:
+                head += f" {self._final}"
+            body: list[str] = []
+            for n in order:
+                state = self.state[n]
+                took = self.took.get(n, now - self._start.get(n, now))
+                label = {"cached": "CACHED ", "error": "ERROR "}.get(state, "")
+                body.append(_timed_line(f" => {label}{self.names[n]}", took, width))
+                if state in ("running", "error"):
+                    body += [_clip(f" => => # {line}", width) for line in self.logs[n]]
+        room = max(1, height - 1)
+        if len(body) > room:
+            body = body[-room:]
+        return [head, *body]
+
+    def _draw(self) -> None:
+        lines = self.frame()
+        parts = []
+        if self._drawn:
+            parts.append(f"\x1b[{self._drawn}A")
+        parts += [f"\r{line}\x1b[K\n" for line in lines]
+        extra = self._drawn - len(lines)
+        if extra > 0:  # a shorter frame: blank what the last one left below
+            parts += ["\x1b[K\n"] * extra + [f"\x1b[{extra}A"]
+        self._drawn = len(lines)
+        try:
+            self.out.write("".join(parts))
+            self.out.flush()
+        except (OSError, ValueError):
+            self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            self._draw()
 
     def summary(self, ok: bool) -> None:
-        total = len(self.names)
-        state = "FINISHED" if ok else "ERROR"
-        elapsed = time.monotonic() - self.t0
-        self._w(f"[+] Building {elapsed:.1f}s ({self.finished}/{total}) {state}\n")
+        """The last frame: every step with its time, ``FINISHED`` or ``ERROR``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._final = "FINISHED" if ok else "ERROR"
+        self._draw()
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def _timed_line(text: str, seconds: float, width: int) -> str:
+    """``text`` with ``1.2s`` right-aligned at ``width`` (BuildKit's layout)."""
+    stamp = f"{seconds:.1f}s"
+    room = width - len(stamp) - 1
+    if room < 10:
+        return f"{text} {stamp}"
+    return f"{_clip(text, room):<{room}} {stamp}"

@@ -252,6 +252,10 @@ def build(
             if str(err).startswith("failed to solve"):
                 raise
             raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
+        except BaseException:
+            if isinstance(prog, TtyProgress):
+                prog.summary(False)
+            raise
         if output.type != "image":
             n = prog.vertex(
                 f"exporting to {output.type}" + (f" {output.dest}" if output.dest else "")
