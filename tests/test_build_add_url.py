@@ -147,7 +147,7 @@ def test_without_checksum_content_keys_the_cache(
     assert read(store, result.image, "/copy") == "two\n"
     with pytest.raises(BuildError, match="invalid response status 404"):
         do(store, tmp_path / "d", f"FROM busybox\nADD {base}/missing /m\n")
-    assert not list((store.root / "build" / "tmp").glob("add-*"))
+    assert not list((store.root / "tmp").glob("add-*"))
 
 
 def test_url_filename() -> None:

@@ -73,7 +73,7 @@ def test_context_tar_and_dockerfile_on_stdin(store: Store, root: Path, tmp_path:
     r = run_cli(root, "build", "-f", "-", "-", stdin=b"")
     assert r.returncode == 1
     assert "can't use stdin for both build context and dockerfile" in r.stderr.decode()
-    assert not list((root / "build" / "tmp").glob("stdin-*"))
+    assert not list((root / "tmp").glob("stdin-*"))
 
 
 def test_build_contexts_local_dir_and_docker_image(store: Store, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from gantry.build import _storeglue as glue
 from gantry.build.builder import BuildOptions, build
 from gantry.build.plan import plan
 from gantry.dockerfile.instructions import parse_dockerfile
@@ -105,7 +104,7 @@ def test_cache_keys_history_and_image_id_are_pinned(store: Store, tmp_path: Path
     )
     keys = sorted(
         (r.description.split("] ", 1)[1], r.key.removeprefix("sha256:"))
-        for r in glue.cache_records(store)
+        for r in store.cache_records()
     )
     assert keys == KEYS
     history = [h.created_by for h in store.config(result.image).history]

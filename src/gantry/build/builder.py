@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gantry.build import _storeglue as glue
 from gantry.build import history as hist
 from gantry.build.plan import Plan, Stage, host_arch, plan
 from gantry.build.progress import Progress, QuietProgress
@@ -88,7 +87,7 @@ from gantry.oci import (
     mediatypes,
     rfc3339,
 )
-from gantry.store import Image, Store
+from gantry.store import CacheRecord, Image, Store
 
 if TYPE_CHECKING:
     from gantry.build.urls import Fetched
@@ -275,7 +274,7 @@ class Builder:
             image = self._commit(self.states[self.plan.target.index])
         finally:
             self._hashes.save()
-            glue.cache_used(self.store, self._hits)
+            self.store.mark_cache_used(self._hits)
             for extra in self._extra_stores:
                 extra.close()
         return BuildResult(
@@ -590,7 +589,7 @@ class Builder:
             self.steps += 1
         n = self.progress.vertex(name)
         if not self.opts.no_cache:
-            rec = glue.cache_get(self.store, key)
+            rec = self.store.get_cache_record(key)
             if rec is not None and (rec.chain_id is None or self._chain_ok(rec.chain_id)):
                 with self._count_lock:
                     self.cached += 1
@@ -605,19 +604,17 @@ class Builder:
                     size=self.store.content.size(rec.layer_digest),
                 )
                 return _Layer(desc, rec.diff_id, rec.size), rec.created
-        work = glue.scratch_dir(self.store, "step")
+        work = self.store.scratch_dir("step")
         try:
             layer = self._execute(st, n, work, action, link=link)
         except BaseException:
-            glue.remove_dir(work)
+            _rmtree(work)
             raise
         created = time.time() if self.epoch is None else float(self.epoch)
         try:
             if layer is None:
-                glue.cache_put(
-                    self.store,
-                    key=key,
-                    parent=None,
+                self.store.put_cache_record(
+                    key,
                     kind=kind,
                     description=name,
                     layer_digest=None,
@@ -630,7 +627,7 @@ class Builder:
             else:
                 result = self._commit_layer(st, work, layer, key, kind, name, created)
         finally:
-            glue.remove_dir(work)
+            _rmtree(work)
         self.progress.done(n)
         return result, created
 
@@ -641,7 +638,7 @@ class Builder:
             return False
         return True
 
-    def _rebase(self, parent: Digest | None, rec: glue.CacheRecord) -> Digest:
+    def _rebase(self, parent: Digest | None, rec: CacheRecord) -> Digest:
         """The chain of a cached ``--link`` layer on ``parent``; its snapshot made if needed.
 
         A snapshot holds only its own layer's files, so the one recorded for the layer on
@@ -653,15 +650,14 @@ class Builder:
         if chain == rec.chain_id or self._chain_ok(chain):
             return chain
         source = self.store.lowerdirs(rec.chain_id)[0]
-        work = glue.scratch_dir(self.store, "rebase")
+        work = self.store.scratch_dir("rebase")
         try:
             import subprocess
 
             copy = work / "fs"
             subprocess.run(["cp", "-a", "-l", str(source), str(copy)], check=True)
-            glue.adopt_snapshot(
-                self.store,
-                chain_id=chain,
+            self.store.adopt_snapshot(
+                chain,
                 parent=parent,
                 diff_id=rec.diff_id,
                 layer_digest=rec.layer_digest,
@@ -670,7 +666,7 @@ class Builder:
                 directory=copy,
             )
         finally:
-            glue.remove_dir(work)
+            _rmtree(work)
         return chain
 
     def _execute(
@@ -712,23 +708,22 @@ class Builder:
         diff = info.diff_id
         chain = _chain_of(parent, diff)
         size = _tree_size(upper)
-        glue.adopt_snapshot(
-            self.store,
-            chain_id=chain,
+        self.store.adopt_snapshot(
+            chain,
             parent=parent,
             diff_id=diff,
             layer_digest=info.digest,
             media_type=info.media_type,
             size=size,
             directory=upper,
+            hold=f"cache:{key}",
         )
-        glue.cache_put(
-            self.store,
-            key=key,
-            parent=None,
+        self.store.put_cache_record(
+            key,
             kind=kind,
             description=name,
             layer_digest=info.digest,
+            media_type=info.media_type,
             diff_id=diff,
             chain_id=chain,
             size=size,
@@ -1220,14 +1215,14 @@ class Builder:
                 remote.check_checksum(checksum)
                 url_key = [[u, remote.url_filename(u), checksum] for u in urls]
             else:
-                downloads = glue.scratch_dir(self.store, "add")
+                downloads = self.store.scratch_dir("add")
                 try:
                     for u in urls:
                         got = remote.fetch(u, downloads)
                         fetched[u] = got
                         url_key.append([u, got.filename, got.digest, got.last_modified])
                 except BaseException:
-                    glue.remove_dir(downloads)
+                    _rmtree(downloads)
                     raise
         key = _key(
             "copy/1",
@@ -1338,7 +1333,7 @@ class Builder:
             layer, t = self._fs_step(st, name, key, "regular", action, link=link)
         finally:
             if downloads is not None:
-                glue.remove_dir(downloads)
+                _rmtree(downloads)
         self._layer_history(st, created_by, layer, t)
 
     # ------------------------------------------------------------------ commit
@@ -1355,7 +1350,7 @@ class Builder:
         dirs = self.store.lowerdirs(st.chain)[: len(top)]  # top first
         ids = chain_ids([layer.diff_id for layer in keep])
         parent = ids[-1] if ids else None
-        work = glue.scratch_dir(self.store, "squash")
+        work = self.store.scratch_dir("squash")
         try:
             merged = work / "merged"
             merge_uppers(list(reversed(dirs)), merged)
@@ -1368,9 +1363,8 @@ class Builder:
                 else Digest("sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest())
             )
             size = _tree_size(merged)
-            glue.adopt_snapshot(
-                self.store,
-                chain_id=chain,
+            self.store.adopt_snapshot(
+                chain,
                 parent=parent,
                 diff_id=diff,
                 layer_digest=info.digest,
@@ -1379,7 +1373,7 @@ class Builder:
                 directory=merged,
             )
         finally:
-            glue.remove_dir(work)
+            _rmtree(work)
         desc = Descriptor(media_type=info.media_type, digest=info.digest, size=info.size)
         st.layers = [*keep, _Layer(desc, diff, size)]
         st.chain = chain
@@ -1516,6 +1510,12 @@ class StepFailed(BuildError):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _chain_of(parent: Digest | None, diff_id: Digest) -> Digest:

@@ -99,8 +99,7 @@ def export(
     # tar: the flattened filesystem, as one uncompressed tar
     from gantry.layers.create import create
 
-    scratch = store.root / "build" / "tmp" / f"export-{secrets.token_hex(6)}"
-    scratch.mkdir(parents=True)
+    scratch = store.scratch_dir("export")
     try:
         _flatten(store, image, scratch)
         if output.to_stdout:

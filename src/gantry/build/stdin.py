@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gantry.build import _storeglue as glue
 from gantry.store import Store
 
 
@@ -25,7 +24,7 @@ class StdinContext:
     work: Path
 
     def cleanup(self) -> None:
-        glue.remove_dir(self.work)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def read_stdin_context(store: Store, stream: BinaryIO) -> StdinContext:
@@ -33,7 +32,7 @@ def read_stdin_context(store: Store, stream: BinaryIO) -> StdinContext:
     from gantry.build.sources import is_archive
     from gantry.layers.extract import extract
 
-    work = glue.scratch_dir(store, "stdin")
+    work = store.scratch_dir("stdin")
     try:
         spool = work / "stdin"
         with open(spool, "wb") as f:
@@ -49,5 +48,5 @@ def read_stdin_context(store: Store, stream: BinaryIO) -> StdinContext:
         spool.unlink()
         return StdinContext(context, text, work)
     except BaseException:
-        glue.remove_dir(work)
+        shutil.rmtree(work, ignore_errors=True)
         raise
