@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gantry.archive import import_image, load, save
-from gantry.archive.load import THREADED_MIN, _BackgroundSink
+from gantry.archive.layer import THREADED_MIN, BackgroundSink, scan
 from gantry.errors import DigestMismatch
 from gantry.store import Store
 from test_archive_support import entry, make_tar
@@ -99,7 +99,7 @@ def test_background_sink_reports_the_writers_error_and_stops() -> None:
             raise DigestMismatch("size mismatch for blob: more than the expected 2 bytes")
         written.append(data)
 
-    sink = _BackgroundSink(write)
+    sink = BackgroundSink(write)
     with pytest.raises(DigestMismatch, match="size mismatch"):
         for i in range(100):  # more than the queue holds: the producer must not hang
             sink(b"%d" % i)
@@ -107,12 +107,12 @@ def test_background_sink_reports_the_writers_error_and_stops() -> None:
     with pytest.raises(DigestMismatch):
         sink.close()
     assert written == [b"0", b"1"]
-    assert not any(t.name == "gantry-load-writer" for t in threading.enumerate())
+    assert not any(t.name == "gantry-layer-worker" for t in threading.enumerate())
 
 
 def test_background_sink_keeps_order() -> None:
     got: list[bytes] = []
-    sink = _BackgroundSink(got.append)
+    sink = BackgroundSink(got.append)
     chunks = [os.urandom(1000) for _ in range(50)]
     for c in chunks:
         sink(c)
@@ -133,3 +133,32 @@ def test_tarfile_reads_what_load_wrote(tmp_path: Path) -> None:
         with b.content.open(layer.digest) as f, tarfile.open(fileobj=f, mode="r:gz") as t:
             assert sorted(t.getnames()) == ["big", "small"]
     assert loaded.image.id == img.id
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd", None])
+def test_threaded_scan_gives_the_same_diff_id(codec: str | None) -> None:
+    import gzip as gz
+
+    import zstandard
+
+    plain = _big_rootfs()
+    data = {
+        "gzip": lambda b: gz.compress(b, 1),
+        "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+        None: lambda b: b,
+    }[codec](plain)
+    one = scan(io.BytesIO(data))
+    two = scan(io.BytesIO(data), threaded=True)
+    assert one == two
+    assert two.diff_id == "sha256:" + hashlib.sha256(plain).hexdigest()
+
+
+def test_threaded_scan_refusal_leaves_no_thread() -> None:
+    from gantry.errors import UnsafeArchive
+
+    evil = make_tar([entry("big", os.urandom(THREADED_MIN)), entry("../escape", b"x")])
+    import gzip as gz
+
+    with pytest.raises(UnsafeArchive):
+        scan(io.BytesIO(gz.compress(evil, 1)), threaded=True)
+    assert not any(t.name == "gantry-layer-worker" for t in threading.enumerate())

@@ -23,7 +23,10 @@ stream of zeros after it is the classic bomb).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -119,6 +122,54 @@ class EntryChecker:
             self.others.add(path)
 
 
+#: layers from this size on are hashed and written on other threads (see :class:`BackgroundSink`)
+THREADED_MIN = 4 << 20
+
+
+def spare_core() -> bool:
+    return len(os.sched_getaffinity(0)) > 1
+
+
+class BackgroundSink:
+    """Passes chunks to ``write`` on a thread of its own, through a short queue (memory
+    stays flat). sha256, isal and ``os.write`` release the GIL, so writing and hashing
+    the compressed bytes overlaps with decompressing and hashing them here.
+    The writer's error (a size mismatch...) is raised by the next call or by :meth:`close`."""
+
+    def __init__(self, write: Callable[[bytes], object]) -> None:
+        self._write = write
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="gantry-layer-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(item)
+                except BaseException as err:  # handed to the producer thread
+                    self._error = err
+
+    def __call__(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:  # nothing left to overlap with
+            self._write(data)
+            return
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Wait until every chunk is written; raise what the writer raised."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class _Counting:
     """Counts the compressed bytes read from ``f``."""
 
@@ -198,22 +249,66 @@ def scan(
     sink: Callable[[bytes], object] | None = None,
     limits: Limits | None = None,
     raw_digest: Callable[[], Digest] | None = None,
+    threaded: bool = False,
 ) -> LayerScan:
     """Read a (possibly compressed) layer tar from ``src`` once, checking every entry.
 
     ``sink`` receives the *uncompressed* tar bytes in order (to compress them
     again, or store them). ``raw_digest``: the caller hashes every byte read from ``src``
     itself; for an uncompressed layer that digest *is* the diff ID, so the tar
-    is not hashed twice (called once ``src`` is exhausted).
+    is not hashed twice (called once ``src`` is exhausted). ``threaded``: the diff ID of a
+    compressed layer is computed on another thread while this one decompresses and checks.
     Raises :class:`UnsafeArchive` / :class:`InvalidArchive` with a one-line reason.
     """
     limits = limits or Limits()
     raw = _Counting(src)
     decompressed, compression = open_decompressed(raw)  # type: ignore[arg-type]  # duck-typed stream
-    tee = _Tee(decompressed, raw, sink, limits)
     # an uncompressed layer is hashed by the caller already (``raw_digest``)
     own_hash = raw_digest is None or compression is not None
-    reader = tar.TarReader(tee, max_size=None, hash=own_hash)  # type: ignore[arg-type]  # duck-typed stream
+    bg: BackgroundSink | None = None
+    diff_id: Callable[[], Digest]
+    if own_hash and threaded:
+        hasher = hashlib.sha256()
+        bg = BackgroundSink(hasher.update)
+        hashed_sink = bg if sink is None else _both(sink, bg)
+        tee = _Tee(decompressed, raw, hashed_sink, limits)
+
+        def diff_id() -> Digest:
+            assert bg is not None
+            bg.close()
+            return Digest("sha256:" + hasher.hexdigest())
+
+    else:
+        tee = _Tee(decompressed, raw, sink, limits)
+    reader = tar.TarReader(tee, max_size=None, hash=own_hash and bg is None)  # type: ignore[arg-type]  # duck-typed stream
+    if bg is None:
+        if own_hash:
+            diff_id = lambda: reader.diff_id  # noqa: E731
+        else:
+            assert raw_digest is not None
+            diff_id = raw_digest
+    try:
+        return _scan_entries(reader, tee, limits, compression, diff_id)
+    finally:
+        if bg is not None:
+            bg.close()
+
+
+def _both(a: Callable[[bytes], object], b: Callable[[bytes], object]) -> Callable[[bytes], None]:
+    def both(data: bytes) -> None:
+        a(data)
+        b(data)
+
+    return both
+
+
+def _scan_entries(
+    reader: tar.TarReader,
+    tee: _Tee,
+    limits: Limits,
+    compression: Compression | None,
+    diff_id: Callable[[], Digest],
+) -> LayerScan:
     checker = EntryChecker()
     size = entries = 0
     for e in reader:
@@ -228,12 +323,7 @@ def scan(
     total = reader.finish()
     if entries == 0 and total == 0:
         raise InvalidArchive("empty layer: not a tar stream")
-    if own_hash:
-        digest = reader.diff_id
-    else:
-        assert raw_digest is not None
-        digest = raw_digest()
-    return LayerScan(digest, size, total, compression, entries)
+    return LayerScan(diff_id(), size, total, compression, entries)
 
 
 def _with_trailing(limits: Limits, trailing: int) -> Limits:

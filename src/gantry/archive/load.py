@@ -30,9 +30,7 @@ import io
 import json
 import os
 import posixpath
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +55,7 @@ from gantry.oci import mediatypes as mt
 from gantry.oci.layout import parse_layout_header
 from gantry.store import Image, Lease, Store
 
-from .layer import LayerScan, Limits, scan
+from .layer import THREADED_MIN, BackgroundSink, LayerScan, Limits, scan, spare_core
 
 __all__ = ["Loaded", "load"]
 
@@ -118,54 +116,6 @@ class _EntrySource:
         self.rest = b""
         for chunk in self.chunks:
             self.sink(bytes(chunk))
-
-
-#: blobs from this size on are written by a second thread (see :class:`_BackgroundSink`)
-THREADED_MIN = 4 << 20
-
-
-def _spare_core() -> bool:
-    return len(os.sched_getaffinity(0)) > 1
-
-
-class _BackgroundSink:
-    """Passes chunks to ``write`` on a thread of its own, through a short queue (memory
-    stays flat). sha256, isal and ``os.write`` release the GIL, so writing and hashing
-    the compressed bytes overlaps with decompressing and hashing them here.
-    The writer's error (a size mismatch...) is raised by the next call or by :meth:`close`."""
-
-    def __init__(self, write: Callable[[bytes], object]) -> None:
-        self._write = write
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="gantry-load-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._write(item)
-                except BaseException as err:  # handed to the producer thread
-                    self._error = err
-
-    def __call__(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._closed:  # nothing left to overlap with
-            self._write(data)
-            return
-        self._queue.put(data)
-
-    def close(self) -> None:
-        """Wait until every chunk is written; raise what the writer raised."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 @dataclass
@@ -274,7 +224,8 @@ class _Reader:
         with self.store.content.writer(expected, size=size) as w:
             # A big blob is written and hashed on a second thread while this one
             # decompresses, hashes and checks it: two cores instead of one.
-            sink = _BackgroundSink(w.write) if size >= THREADED_MIN and _spare_core() else None
+            threaded = size >= THREADED_MIN and spare_core()
+            sink = BackgroundSink(w.write) if threaded else None
 
             def written_digest() -> Digest:
                 if sink is not None:
@@ -285,7 +236,7 @@ class _Reader:
             layer: LayerScan | None = None
             error: GantryError | None = None
             try:
-                layer = scan(src, limits=self.limits, raw_digest=written_digest)  # type: ignore[arg-type]  # duck-typed stream
+                layer = scan(src, limits=self.limits, raw_digest=written_digest, threaded=threaded)  # type: ignore[arg-type]  # duck-typed stream
             except (InvalidArchive, UnsafeArchive) as err:
                 error = err
                 src.drain()
