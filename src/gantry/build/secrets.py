@@ -21,7 +21,6 @@ import contextlib
 import os
 import posixpath
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -123,6 +122,8 @@ def missing_ssh(sid: str) -> BuildError:
 @contextlib.contextmanager
 def private_dir() -> Iterator[Path]:
     """A 0700 directory in memory (``/dev/shm`` when there is one), removed afterwards."""
+    import tempfile  # not at module level: the CLI imports this module on every build
+
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     d = Path(tempfile.mkdtemp(prefix="gantry-secret-", dir=base))
     try:
