@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
+from gantry.digest import Digest
 from gantry.oci import mediatypes as mt
 from gantry.oci.descriptor import Descriptor
 from gantry.oci.manifest import Index, Manifest
 from gantry.oci.platform import Platform
 from gantry.registry import RegistryConfig
-from gantry.registry.config import Endpoint
+from gantry.registry.config import Endpoint, HtpasswdConfig
 from test_registry_support import (
     OCI_ACCEPT,
     free_port,
@@ -108,8 +109,8 @@ def test_blob_errors(tmp_path: Path) -> None:
         for bad in ["sha256:1234", "sha256:" + "G" * 64, "md5:abcd", "nodigest"]:
             r = await c.get(f"/v2/a/blobs/{bad}")
             assert r.status == 400 and await codes(r) == ["DIGEST_INVALID"], bad
-        r = await c.get(f"/v2/unknown/repo/blobs/{missing}")
-        assert r.status == 404 and await codes(r) == ["NAME_UNKNOWN"]
+        r = await c.get(f"/v2/unknown/repo/blobs/{missing}")  # distribution: BLOB_UNKNOWN
+        assert r.status == 404 and await codes(r) == ["BLOB_UNKNOWN"]
         # a digest that does not match the bytes is refused and nothing is stored
         r = await c.post(f"/v2/a/blobs/uploads/?digest={sha(b'other')}", data=b"bytes")
         assert r.status == 400 and await codes(r) == ["DIGEST_INVALID"]
@@ -198,7 +199,7 @@ def test_upload_hash_survives_a_new_server(tmp_path: Path) -> None:
 
 def test_sha512_blob_and_manifest(tmp_path: Path) -> None:
     data = b"sha512 content"
-    d512 = "sha512:" + hashlib.sha512(data).hexdigest()
+    d512 = Digest("sha512:" + hashlib.sha512(data).hexdigest())
 
     async def body(c: Any) -> None:
         r = await c.post(f"/v2/s/blobs/uploads/?digest={d512}", data=data)
@@ -238,8 +239,8 @@ def test_manifest_put_get_head_by_tag_and_digest(tmp_path: Path) -> None:
             assert await r.read() == b""
         r = await c.get("/v2/lib/app/manifests/nope")
         assert r.status == 404 and await codes(r) == ["MANIFEST_UNKNOWN"]
-        r = await c.get("/v2/lib/other/manifests/v1")
-        assert r.status == 404 and await codes(r) == ["NAME_UNKNOWN"]
+        r = await c.get("/v2/lib/other/manifests/v1")  # distribution: MANIFEST_UNKNOWN
+        assert r.status == 404 and await codes(r) == ["MANIFEST_UNKNOWN"]
         r = await c.get("/v2/lib/app/manifests/sha256:beef")
         assert r.status == 400 and await codes(r) == ["DIGEST_INVALID"]
         # several tags at once with ?tag=
@@ -358,7 +359,7 @@ def test_nondistributable_layer_and_embedded_empty_config(tmp_path: Path) -> Non
         foreign = Descriptor(
             mt.OCI_LAYER_NONDIST_GZIP, sha(b"windows base"), 12, urls=("https://example.com/base",)
         )
-        empty = Descriptor(mt.OCI_EMPTY, mt.EMPTY_DIGEST, 2, data=b"{}")
+        empty = Descriptor(mt.OCI_EMPTY, Digest(mt.EMPTY_DIGEST), 2, data=b"{}")
         m = Manifest(config=empty, layers=(foreign,), artifact_type="application/x.test")
         r = await c.put(
             "/v2/w/manifests/t", data=m.to_json(), headers={"Content-Type": mt.OCI_MANIFEST}
@@ -454,7 +455,7 @@ def test_tags_and_catalog_pagination(tmp_path: Path) -> None:
         r = await c.get("/v2/p/one/tags/list?last=c")
         assert (await r.json())["tags"] == ["d", "e"]
         r = await c.get("/v2/p/one/tags/list?n=-1")
-        assert r.status == 400
+        assert r.status == 400 and await codes(r) == ["PAGINATION_NUMBER_INVALID"]
         r = await c.get("/v2/nothere/tags/list")
         assert r.status == 404 and await codes(r) == ["NAME_UNKNOWN"]
         for name in ["p/two", "p/three", "q"]:
@@ -493,7 +494,7 @@ def test_referrers(tmp_path: Path) -> None:
     async def body(c: Any) -> None:
         _, mbody = await push_image(c, "r", "v1")
         subject = Descriptor(mt.OCI_MANIFEST, sha(mbody), len(mbody))
-        empty = Descriptor(mt.OCI_EMPTY, mt.EMPTY_DIGEST, 2)
+        empty = Descriptor(mt.OCI_EMPTY, Digest(mt.EMPTY_DIGEST), 2)
         await push_blob(c, "r", b"{}")
         sig = await push_blob(c, "r", b"signature")
         sbom = await push_blob(c, "r", b"sbom")
@@ -639,3 +640,146 @@ def test_webhook_notifications(tmp_path: Path) -> None:
     assert pushes[0]["target"]["repository"] == "hooked"
     assert pushes[0]["target"]["mediaType"] == mt.OCI_MANIFEST
     assert any(e["action"] == "delete" and e["target"].get("tag") == "v1" for e in events)
+
+
+async def errors_of(r: Any) -> list[dict[str, Any]]:
+    doc: dict[str, list[dict[str, Any]]] = await r.json(content_type=None)
+    return doc["errors"]
+
+
+def test_error_bodies_read_as_distributions(tmp_path: Path) -> None:
+    """message is the code's fixed text (clients show "<code>: <message>"); what the error
+    is about is in detail, shaped as distribution 2.8 marshals its Go errors."""
+
+    async def body(c: Any) -> None:
+        _, raw = await push_image(c, "lib/app", "v1")
+        digest = sha(raw)
+        zero = "sha256:" + "0" * 64
+        cases: list[tuple[str, str, int, str, str, Any]] = [
+            (
+                "GET",
+                "/v2/lib/app/manifests/nope",
+                404,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+                {"Tag": "nope"},
+            ),
+            (
+                "GET",
+                "/v2/nobody/here/manifests/1",
+                404,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+                {"Tag": "1"},
+            ),
+            (
+                "GET",
+                f"/v2/lib/app/manifests/{zero}",
+                404,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+                {"Name": "lib/app", "Revision": zero},
+            ),
+            (
+                "GET",
+                f"/v2/lib/other/manifests/{digest}",
+                404,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+                {"Name": "lib/other", "Revision": str(digest)},
+            ),
+            (
+                "GET",
+                f"/v2/lib/app/blobs/{zero}",
+                404,
+                "BLOB_UNKNOWN",
+                "blob unknown to registry",
+                zero,
+            ),
+            (
+                "GET",
+                "/v2/nobody/tags/list",
+                404,
+                "NAME_UNKNOWN",
+                "repository name not known to registry",
+                {"name": "nobody"},
+            ),
+            (
+                "GET",
+                "/v2/lib/app/tags/list?n=x",
+                400,
+                "PAGINATION_NUMBER_INVALID",
+                "invalid number of results requested",
+                {"n": "x"},
+            ),
+            ("GET", "/v2/Upper/manifests/1", 400, "NAME_INVALID", "invalid repository name", None),
+            (
+                "GET",
+                "/v2/lib/app/blobs/uploads/not-a-uuid",
+                404,
+                "BLOB_UPLOAD_UNKNOWN",
+                "blob upload unknown to registry",
+                None,
+            ),
+            (
+                "PATCH",
+                "/v2/lib/app/blobs/sha256:abc",
+                405,
+                "UNSUPPORTED",
+                "The operation is unsupported.",
+                None,
+            ),
+        ]
+        for method, path, status, code, message, detail in cases:
+            r = await c.request(method, path)
+            assert r.status == status, path
+            [err] = await errors_of(r)
+            assert (err["code"], err["message"]) == (code, message), path
+            if detail is not None:
+                assert err["detail"] == detail, path
+        layer = sha(b"never pushed")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": layer,
+                "size": 12,
+            },
+            "layers": [],
+        }
+        r = await c.put(
+            "/v2/lib/app/manifests/v2",
+            data=json.dumps(manifest).encode(),
+            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+        )
+        [err] = await errors_of(r)
+        assert r.status == 400
+        assert err == {
+            "code": "MANIFEST_BLOB_UNKNOWN",
+            "message": "blob unknown to registry",
+            "detail": layer,
+        }
+
+    in_process(cfg(tmp_path), body)
+
+
+def test_unauthorized_detail_lists_the_access_needed(tmp_path: Path) -> None:
+    """As distribution: 401's detail is the access records the request needed."""
+    from gantry.registry.htpasswd import hash_password
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(f"u:{hash_password('p', rounds=4)}\n")
+    config = cfg(tmp_path, htpasswd=HtpasswdConfig(path=htpasswd, realm="r"))
+
+    async def body(c: Any) -> None:
+        r = await c.get("/v2/lib/app/manifests/v1")
+        assert r.status == 401
+        [err] = await errors_of(r)
+        assert err == {
+            "code": "UNAUTHORIZED",
+            "message": "authentication required",
+            "detail": [{"Type": "repository", "Class": "", "Name": "lib/app", "Action": "pull"}],
+        }
+
+    in_process(config, body)

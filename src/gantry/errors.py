@@ -118,6 +118,20 @@ class RegistryError(GantryError):
         self.status = status
 
 
+class RegistryAPIError(RegistryError):
+    """An error a registry server answers with: ``message`` is the code's fixed text
+    (what clients show), ``detail`` says which tag, digest or name (JSON-able)."""
+
+    def __init__(self, message: str, *, code: str, status: int, detail: object = None) -> None:
+        super().__init__(message, code=code, status=status)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        if self.detail is None or self.detail == "":
+            return self.message
+        return f"{self.message}: {self.detail}"
+
+
 class ContainerError(GantryError):
     """A container could not be created, started or managed."""
 

@@ -164,9 +164,7 @@ def _page_params(request: web.Request) -> tuple[int | None, str | None]:
         except ValueError:
             n = -1
         if n < 0:
-            raise api_error(
-                "UNSUPPORTED", f"invalid number of results requested: {raw_n!r}", status=400
-            )
+            raise api_error("PAGINATION_NUMBER_INVALID", {"n": raw_n})
         n = min(n, MAX_PAGE)
     return n, request.query.get("last")
 
@@ -344,7 +342,7 @@ class Registry:
             wait = self.limiter.take(request.remote or "")
             if wait > 0:
                 return error_response(
-                    api_error("TOOMANYREQUESTS", "too many requests: slow down"),
+                    api_error("TOOMANYREQUESTS"),
                     {"Retry-After": retry_after(wait)},
                 )
         try:
@@ -379,9 +377,7 @@ class Registry:
         kind, params = found
         method = request.method
         if method not in _ALLOWED[kind]:
-            raise RegistryError(
-                f"method {method} not allowed on this endpoint", code="UNSUPPORTED", status=405
-            )
+            raise api_error("UNSUPPORTED", f"method {method} not allowed on this endpoint")
         if "name" in params:
             validate_name(params["name"])
         if self.config.readonly and method in _WRITES:
@@ -404,17 +400,22 @@ class Registry:
         except RegistryError as err:
             if err.code != "UNAUTHORIZED":
                 return error_response(err)
+            reason = str(getattr(err, "detail", None) or "")
             error = None
             if "Authorization" in request.headers and isinstance(self.auth, _auth.TokenAuth):
                 # RFC 6750: a bad token is invalid_token, a good one lacking scope is not
                 error = (
-                    "invalid_token"
-                    if err.message.startswith("invalid token")
-                    else "insufficient_scope"
+                    "invalid_token" if reason.startswith("invalid token") else "insufficient_scope"
                 )
             challenge = self.auth.challenge(needed, error=error)
             headers = {"WWW-Authenticate": challenge} if challenge else {}
-            return error_response(err, headers)
+            # as distribution: the detail lists the access the request needed
+            records = [
+                {"Type": a.type, "Class": "", "Name": a.name, "Action": action}
+                for a in needed
+                for action in a.scope.rsplit(":", 1)[1].split(",")
+            ]
+            return error_response(api_error("UNAUTHORIZED", records or None), headers)
 
     # ------------------------------------------------------------------- base
     async def _h_base(self, request: web.Request) -> web.Response:
@@ -486,9 +487,11 @@ class Registry:
             mt.DOCKER_MANIFEST: "Docker schema 2 manifest",
             mt.DOCKER_MANIFEST_LIST: "Docker manifest list",
         }.get(rec.media_type, rec.media_type)
+        # distribution puts this one in the message, so docker shows it
         raise api_error(
             "MANIFEST_UNKNOWN",
-            f"{kind} found, but the Accept header does not support {rec.media_type}",
+            {"Tag": reference} if ":" not in reference else {"Revision": reference},
+            message=f"{kind} found, but the Accept header does not support {rec.media_type}",
         )
 
     async def _read_limited(self, request: web.Request, limit: int) -> bytes:

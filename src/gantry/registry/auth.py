@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gantry.errors import RegistryError, UsageError
+from gantry.errors import UsageError
 
 from .errcodes import api_error
 from .htpasswd import Htpasswd
@@ -102,7 +102,7 @@ class HtpasswdAuth(Authenticator):
     async def authorize(self, request: web.Request, access: Sequence[Access]) -> Identity:
         creds = basic_credentials(request)
         if creds is None:
-            raise api_error("UNAUTHORIZED", "authentication required")
+            raise api_error("UNAUTHORIZED")
         ok = await asyncio.to_thread(self.htpasswd.verify, *creds)
         if not ok:
             raise api_error("UNAUTHORIZED", "invalid username or password")
@@ -175,7 +175,7 @@ class TokenAuth(Authenticator):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise api_error("UNAUTHORIZED", "authentication required")
+            raise api_error("UNAUTHORIZED")
         claims = self.verify(token.strip())
         grants: dict[tuple[str, str], frozenset[str]] = {}
         for entry in claims.get("access") or []:
@@ -188,9 +188,7 @@ class TokenAuth(Authenticator):
         ident = Identity(user=str(claims.get("sub") or "") or None, grants=grants)
         for a in access:
             if not ident.permits(a):
-                raise RegistryError(
-                    "insufficient scope for this request", code="UNAUTHORIZED", status=401
-                )
+                raise api_error("UNAUTHORIZED", "insufficient scope")
         return ident
 
     def challenge(self, access: Sequence[Access], *, error: str | None = None) -> str:

@@ -82,7 +82,7 @@ class Backend:
 
     def require_repo(self, name: str) -> None:
         if not self.repo_exists(name):
-            raise api_error("NAME_UNKNOWN", f"repository name not known to registry: {name}")
+            raise api_error("NAME_UNKNOWN", {"name": name})
 
     def catalog(self) -> list[str]:
         """Every repository that holds at least one manifest, sorted."""
@@ -116,10 +116,8 @@ class Backend:
             layout.revision_link(name, d)
         )
         info = self.blob_global(d) if linked else None
-        if info is None:
-            if not self.repo_exists(name):
-                raise api_error("NAME_UNKNOWN", f"repository name not known to registry: {name}")
-            raise api_error("BLOB_UNKNOWN", f"blob unknown to registry: {d}")
+        if info is None:  # distribution answers so in an unknown repository too
+            raise api_error("BLOB_UNKNOWN", str(d))
         return BlobInfo(d, info.size, layout.blob_data(d))
 
     def link_blob(self, name: str, d: Digest) -> None:
@@ -132,7 +130,7 @@ class Backend:
         try:
             self.driver.delete(layout.layer_dir_of(name, d))
         except PathNotFound:
-            raise api_error("BLOB_UNKNOWN", f"blob unknown to registry: {d}") from None
+            raise api_error("BLOB_UNKNOWN", str(d)) from None
 
     def mount(self, name: str, d: Digest, source: str) -> BlobInfo | None:
         """Link ``d`` from ``source`` into ``name``; None when ``source`` lacks it."""
@@ -190,11 +188,7 @@ class Backend:
         if computed is None or computed.algorithm != expected.algorithm:
             computed, size = self.hash_upload(name, upload_id, expected.algorithm)
         if computed != expected:
-            raise api_error(
-                "DIGEST_INVALID",
-                f"provided digest did not match uploaded content: expected {expected}, "
-                f"got {computed}",
-            )
+            raise api_error("DIGEST_INVALID", f"expected {expected}, got {computed}")
         data = layout.upload_data(name, upload_id)
         # Link first, then look: a concurrent GC either sees the fresh link and keeps
         # the blob, or has already moved it away and we put ours in its place.
@@ -240,24 +234,24 @@ class Backend:
 
     def resolve(self, name: str, reference: str) -> ManifestRecord:
         """The manifest a tag or digest names in ``name``."""
-        if is_tag(reference):
-            d = self.tag_target(name, reference)
+        if is_tag(reference) or ":" not in reference:
+            d = self.tag_target(name, reference) if is_tag(reference) else None
+            detail: dict[str, str] = {"Tag": reference}
         else:
-            if ":" not in reference:
-                raise api_error("MANIFEST_UNKNOWN", f"manifest unknown: invalid tag {reference!r}")
             d = parse_digest(reference)
+            detail = {"Name": name, "Revision": str(d)}
         rec = self._record(name, d) if d is not None else None
         if rec is None:
-            if not self.repo_exists(name):
-                raise api_error("NAME_UNKNOWN", f"repository name not known to registry: {name}")
-            raise api_error("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            # MANIFEST_UNKNOWN in an unknown repository too: distribution answers so
+            # and clients show it as "manifest unknown", whatever the reason
+            raise api_error("MANIFEST_UNKNOWN", detail)
         return rec
 
     def manifest_body(self, rec: ManifestRecord) -> bytes:
         try:
             return self.driver.get_content(layout.blob_data(rec.digest))
         except PathNotFound:
-            raise api_error("MANIFEST_UNKNOWN", f"manifest unknown: {rec.digest}") from None
+            raise api_error("MANIFEST_UNKNOWN", str(rec.digest)) from None
 
     def put_manifest(
         self,
@@ -283,13 +277,11 @@ class Backend:
             algorithm = want.algorithm
         d = _digest.of_bytes(body, algorithm)
         if want is not None and d != want:
-            raise api_error(
-                "DIGEST_INVALID", f"manifest digest {d} does not match the reference {want}"
-            )
+            raise api_error("DIGEST_INVALID", f"manifest digest {d} does not match {want}")
         try:
             m = parse_manifest(body, content_type)
         except InvalidManifest as e:
-            raise api_error("MANIFEST_INVALID", f"manifest invalid: {e}") from None
+            raise api_error("MANIFEST_INVALID", str(e)) from None
         self._verify_references(name, m)
         if self.blob_global(d) is None:
             self.driver.put_content(layout.blob_data(d), body)
@@ -315,10 +307,7 @@ class Backend:
                 except PathNotFound:
                     pass
                 if self._record(name, child.digest) is None:
-                    raise api_error(
-                        "MANIFEST_BLOB_UNKNOWN",
-                        f"manifest references a manifest unknown to the repository: {child.digest}",
-                    )
+                    raise api_error("MANIFEST_BLOB_UNKNOWN", str(child.digest))
             return
         for desc in (m.config, *m.layers):
             linked = self.driver.exists(layout.layer_link(name, desc.digest))
@@ -334,12 +323,11 @@ class Backend:
                     # embedded content (the empty config): store it, nobody pushes it
                     self.put_blob(name, desc.data)
                     continue
-                raise api_error("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {desc.digest}")
+                raise api_error("MANIFEST_BLOB_UNKNOWN", str(desc.digest))
             if info.size != desc.size:
                 raise api_error(
                     "MANIFEST_INVALID",
-                    f"manifest invalid: descriptor of {desc.digest} says {desc.size} bytes, "
-                    f"the blob has {info.size}",
+                    f"descriptor of {desc.digest} says {desc.size} bytes, the blob has {info.size}",
                 )
 
     def delete_manifest(self, name: str, reference: str) -> ManifestRecord | None:
@@ -348,14 +336,11 @@ class Backend:
         if is_tag(reference):
             target = self.tag_target(name, reference)
             if target is None:
-                self.require_repo(name)
-                raise api_error(
-                    "MANIFEST_UNKNOWN", f"manifest tagged by {reference!r} is not found"
-                )
+                raise api_error("MANIFEST_UNKNOWN", {"Tag": reference})
             try:
                 self.driver.delete(layout.tag_dir(name, reference))
             except PathNotFound:
-                raise api_error("MANIFEST_UNKNOWN") from None
+                raise api_error("MANIFEST_UNKNOWN", {"Tag": reference}) from None
             return None
         rec = self.resolve(name, reference)
         for tag in self.tags(name):
@@ -374,7 +359,9 @@ class Backend:
         try:
             self.driver.delete(layout.revision_dir_of(name, rec.digest))
         except PathNotFound:
-            raise api_error("MANIFEST_UNKNOWN") from None
+            raise api_error(
+                "MANIFEST_UNKNOWN", {"Name": name, "Revision": str(rec.digest)}
+            ) from None
         return rec
 
     def _require_delete(self) -> None:

@@ -12,7 +12,9 @@ import re
 import uuid
 
 from gantry import reference
-from gantry.errors import InvalidReference, RegistryError
+from gantry.errors import InvalidReference
+
+from .errcodes import api_error
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_NAME_LENGTH = reference.NAME_TOTAL_LENGTH_MAX
@@ -21,17 +23,11 @@ MAX_NAME_LENGTH = reference.NAME_TOTAL_LENGTH_MAX
 def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid repository name, else raise NAME_INVALID."""
     if len(name) > MAX_NAME_LENGTH:
-        raise RegistryError(
-            f"invalid repository name: {reference.ERR_NAME_TOO_LONG}",
-            code="NAME_INVALID",
-            status=400,
-        )
+        raise api_error("NAME_INVALID", reference.ERR_NAME_TOO_LONG)
     try:
         return reference.validate_repository(name)
     except InvalidReference as e:
-        raise RegistryError(
-            f"invalid repository name {name!r}: {e}", code="NAME_INVALID", status=400
-        ) from None
+        raise api_error("NAME_INVALID", f"{name!r}: {e}") from None
 
 
 def is_tag(ref: str) -> bool:
@@ -40,7 +36,7 @@ def is_tag(ref: str) -> bool:
 
 def validate_tag(tag: str) -> str:
     if not is_tag(tag):
-        raise RegistryError(f"invalid tag: {tag!r}", code="MANIFEST_INVALID", status=400)
+        raise api_error("MANIFEST_INVALID", {"Tag": tag})
     return tag
 
 
@@ -50,7 +46,5 @@ def new_upload_id() -> str:
 
 def validate_upload_id(upload_id: str) -> str:
     if not _UUID_RE.match(upload_id):
-        raise RegistryError(
-            "blob upload unknown to registry", code="BLOB_UPLOAD_UNKNOWN", status=404
-        )
+        raise api_error("BLOB_UPLOAD_UNKNOWN")
     return upload_id
