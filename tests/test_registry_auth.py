@@ -219,7 +219,7 @@ def test_forged_and_expired_tokens_are_refused(tmp_path: Path, token_setup: dict
     wrong_iss = jwt.encode(
         {**base, "iss": "elsewhere", "exp": now + 300}, token_setup["key"], algorithm="ES256"
     )
-    unsigned = jwt.encode({**base, "exp": now + 300}, None, algorithm="none")
+    unsigned = jwt.encode({**base, "exp": now + 300}, "", algorithm="none")
     good = jwt.encode({**base, "exp": now + 300}, token_setup["key"], algorithm="ES256")
 
     async def body(c: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gantry.digest import Digest
 from gantry.oci import mediatypes as mt
 from gantry.oci.descriptor import Descriptor
 from gantry.oci.manifest import Index, Manifest
@@ -149,7 +150,7 @@ def test_gc_delete_untagged_keeps_children_and_referrers(tmp_path: Path) -> None
         await push_blob(c, "u", b"{}")
         sig = await push_blob(c, "u", b"sig")
         ref = Manifest(
-            config=Descriptor(mt.OCI_EMPTY, mt.EMPTY_DIGEST, 2),
+            config=Descriptor(mt.OCI_EMPTY, Digest(mt.EMPTY_DIGEST), 2),
             layers=(Descriptor("application/octet-stream", sig, 3),),
             artifact_type="application/x.sig",
             subject=Descriptor(mt.OCI_MANIFEST, sha(xbody), len(xbody)),

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from gantry.digest import Digest
 from gantry.oci import mediatypes as mt
 from gantry.oci.descriptor import Descriptor
 from gantry.oci.manifest import Index, Manifest
@@ -36,8 +37,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 OCI_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST])
 
 
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def sha(data: bytes) -> Digest:
+    return Digest("sha256:" + hashlib.sha256(data).hexdigest())
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ def in_process(
     asyncio.run(main())
 
 
-async def push_blob(client: Any, name: str, data: bytes) -> str:
+async def push_blob(client: Any, name: str, data: bytes) -> Digest:
     d = sha(data)
     r = await client.post(f"/v2/{name}/blobs/uploads/?digest={d}", data=data)
     assert r.status == 201, await r.text()
@@ -117,7 +118,7 @@ def make_oci_layout(
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
 
-    def put(data: bytes) -> str:
+    def put(data: bytes) -> Digest:
         d = sha(data)
         (blobs / d.split(":")[1]).write_bytes(data)
         return d
