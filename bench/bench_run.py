@@ -53,13 +53,12 @@ def leftovers_gantry(root: Path) -> dict[str, int]:
     runc = sh(["runc", "--root", str(root / "runtime" / "runc"), "list", "-q"]).split()
     sups = 0
     for e in os.listdir("/proc"):
-        if e.isdigit():
+        if e.isdigit() and _comm(e).startswith("gantry-supervis"):
             try:
-                cmd = Path(f"/proc/{e}/cmdline").read_bytes()
+                if os.readlink(f"/proc/{e}/cwd").startswith(str(root) + "/"):
+                    sups += 1
             except OSError:
                 continue
-            if b"gantry.containers.supervisor" in cmd and str(root).encode() in cmd:
-                sups += 1
     netns = [n for n in os.listdir("/run/netns")] if os.path.isdir("/run/netns") else []
     return {"containers": ctrs, "mounts": mounts, "runc": len(runc), "supervisors": sups,
             "netns(all gantry)": sum(1 for n in netns if n.startswith("gantry"))}  # fmt: skip

@@ -156,15 +156,17 @@ def runc_containers(root: Path) -> list[str]:
 
 
 def supervisor_pids(root: Path) -> list[int]:
+    """Supervisors of ``root``: named gantry-supervis(or), working in a container dir."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if b"gantry.containers.supervisor" in cmd and str(root).encode() in cmd:
+        if comm.startswith("gantry-supervis") and cwd.startswith(str(root) + "/"):
             pids.append(int(entry))
     return pids
 

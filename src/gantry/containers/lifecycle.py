@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -318,31 +317,33 @@ class Containers:
         return self.get(c.id)
 
     def spawn_supervisor(self, cid: str, *, restarted: bool = False) -> None:
-        """Start the supervisor of ``cid`` and wait until the container runs (or failed)."""
+        """Start the supervisor of ``cid`` and wait until the container runs (or failed).
+
+        The supervisor is forked from this process (no new interpreter to start, nothing
+        to import again), forks once more so that init adopts it, and tells us through a
+        pipe how the first start went.
+        """
+        from gantry.containers.supervisor import become_supervisor
+
         cdir = self.container_dir(cid)
         r, w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # SQLite connections must not cross a fork (its lock bookkeeping is per process):
+        # close ours, the child opens its own, we reopen after.
+        self.db.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         try:
-            with open(cdir / "supervisor.log", "ab") as errlog:
-                env = dict(os.environ)
-                src = str(Path(__file__).resolve().parent.parent.parent)
-                env["PYTHONPATH"] = src + (
-                    os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
-                )
-                argv = [sys.executable, "-m", "gantry.containers.supervisor", str(self.root),
-                        cid, str(w)] + (["--restarted"] if restarted else [])  # fmt: skip
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=errlog,
-                    pass_fds=(w,),
-                    start_new_session=True,
-                    env=env,
-                    cwd="/",
-                )
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.close(r)
+                become_supervisor(self.root, cid, w, restarted=restarted)  # never returns
         finally:
-            os.close(w)
-        proc.wait()
+            self.db = ContainerDB(self.root)
+        os.close(w)
+        os.waitpid(pid, 0)
         with os.fdopen(r, "rb") as f:
             line = f.readline()
         if restarted:

@@ -19,7 +19,8 @@ The CLI learns whether the first start worked through a pipe (one JSON line). A
 foreground ``gantry run`` runs the same :class:`Supervisor` in its own process, with the
 output also copied to its terminal and signals forwarded to the container.
 
-Run as ``python -m gantry.containers.supervisor ROOT ID SYNC_FD [--restarted]``.
+The CLI forks it (:func:`become_supervisor`); ``python -m gantry.containers.supervisor
+ROOT ID SYNC_FD [--restarted]`` starts one by hand.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from gantry.errors import ContainerError, GantryError, NotFound
 
@@ -485,6 +486,48 @@ def _report(fd: int, msg: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):
         os.write(fd, (json.dumps(msg) + "\n").encode())
         os.close(fd)
+
+
+PR_SET_NAME = 15
+#: The supervisor's process name (``comm``; the kernel keeps 15 characters).
+PROCESS_NAME = b"gantry-supervisor"
+
+
+def become_supervisor(
+    root: str | os.PathLike[str], cid: str, sync_fd: int, *, restarted: bool = False
+) -> NoReturn:
+    """In a freshly forked child: detach (setsid + fork), supervise ``cid``, exit.
+
+    Called by the CLI right after ``fork()``: the interpreter and every module it
+    imported come along, so the supervisor starts in a few milliseconds. The parent's
+    database connection is inherited but never used here (the supervisor opens its own);
+    the child always leaves with ``os._exit``.
+    """
+    code = 1
+    try:
+        os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+        cdir = Path(root) / "containers" / cid
+        devnull = os.open(os.devnull, os.O_RDWR)
+        errlog = os.open(cdir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(errlog, 2)
+        os.close(devnull)
+        os.close(errlog)
+        os.chdir(cdir)  # /proc/PID/cwd tells which root and container this supervisor serves
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
+            signal.signal(s, signal.SIG_DFL)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(PROCESS_NAME), 0, 0, 0)
+        set_subreaper()
+        Supervisor(root, cid).run(sync_fd=sync_fd, restarted=restarted)
+        code = 0
+    except BaseException as err:  # the record says what happened; stderr is our log file
+        with contextlib.suppress(Exception):
+            print(f"supervisor {cid[:12]}: {err!r}", file=sys.stderr, flush=True)
+    os._exit(code)
 
 
 def main(argv: list[str]) -> int:
