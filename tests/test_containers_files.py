@@ -169,3 +169,66 @@ def test_export_is_the_whole_filesystem(croot: Path) -> None:
     target = croot.parent / "fs.tar"
     assert gantry(croot, "export", "-o", str(target), cid).returncode == 0
     assert target.stat().st_size == len(p.stdout)
+
+
+def _in_pty(
+    root: Path, args: list[str], keys: bytes = b"", timeout: float = 30
+) -> tuple[int, bytes]:
+    """Run the CLI with a pty as its terminal; type ``keys``; (exit code, all output)."""
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, GANTRY_ROOT=str(root))
+    p = subprocess.Popen([sys.executable, "-m", "gantry", *args], stdin=slave, stdout=slave,
+                         stderr=slave, env=env, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    data = b""
+    deadline = time.monotonic() + timeout
+    sent = not keys
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        if not sent and b"# " in data:  # the shell's prompt: type now
+            os.write(master, keys)
+            sent = True
+        if p.poll() is not None and not ready:
+            break
+    os.close(master)
+    return p.wait(timeout=10), data
+
+
+def test_run_it_gives_the_container_our_terminal(croot: Path) -> None:
+    code, data = _in_pty(croot, ["run", "--rm", "-it", "--network", "none", "busybox", "sh",
+                                 "-c", "tty; exit 3"])  # fmt: skip
+    assert code == 3
+    assert b"/dev/pts/0" in data
+    code, data = _in_pty(croot, ["run", "--rm", "-it", "--network", "none", "busybox", "sh"],
+                         keys=b"echo typed-$((6*7))\rexit 4\r")  # fmt: skip
+    assert code == 4
+    assert b"typed-42" in data
+    p = gantry(croot, "run", "--rm", "-it", "busybox", "true")
+    assert p.returncode == 125 and "the input device is not a TTY" in err(p)
+
+
+def test_restart_command_restarts_a_running_container(croot: Path) -> None:
+    cid = _running(croot, "sh", "-c", "echo up; sleep 100")
+    import time
+
+    first = json.loads(out(gantry(croot, "inspect", cid)))[0]["State"]["StartedAt"]
+    time.sleep(0.2)
+    p = gantry(croot, "restart", "-t", "0", cid)
+    assert p.returncode == 0 and out(p) == cid + "\n"
+    state = json.loads(out(gantry(croot, "inspect", cid)))[0]["State"]
+    assert state["Status"] == "running" and state["StartedAt"] > first
+    assert out(gantry(croot, "logs", cid)) == "up\nup\n"
