@@ -127,3 +127,20 @@ def test_wrong_diff_id_is_refused_while_streaming_and_nothing_stored(
         assert not store.content.has(sha(layers[1]))
         with pytest.raises(ImageNotFound):
             store.resolve(f"{registry.addr}/t/bad:1")
+
+
+def test_new_tag_of_a_known_image_is_downloaded_newer_as_docker_says(
+    tmp_path: Path, registry: RegistryThread
+):
+    layers = [random_layer(20_000, seed=30)]
+    config, _, m = image_blobs(layers)
+    push_raw(tmp_path, registry.addr, "t/one", config, layers, m)
+    push_raw(tmp_path, registry.addr, "t/two", config, layers, m)
+    c = RegistryClient(registry.addr, retry=FAST)
+    with Store(tmp_path / "dst") as store:
+        assert pull(store, f"{registry.addr}/t/one:1", client=c).downloaded
+        second = pull(store, f"{registry.addr}/t/two:1", client=c)
+        assert second.downloaded  # no bytes moved, but the tag is new
+        assert not pull(store, f"{registry.addr}/t/two:1", client=c).downloaded
+        by_digest = f"{registry.addr}/t/two@{sha(m.to_json())}"
+        assert not pull(store, by_digest, client=c).downloaded  # recorded by the tag pull

@@ -119,11 +119,6 @@ def test_gantry_pulls_what_docker_pushed(
     docker.run("rmi", ref, base)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distribution room: a new tag of an image already in the store says "
-    "'Image is up to date'; Docker says 'Downloaded newer image' (the tag changed)",
-)
 def test_pull_of_new_tag_for_known_image_says_what_docker_says(
     docker: Docker, registry: str, rootfs_tar: Path, tmp_path: Path
 ) -> None:

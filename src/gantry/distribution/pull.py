@@ -23,6 +23,7 @@ from gantry.digest import Digest
 from gantry.errors import (
     DigestMismatch,
     GantryError,
+    ImageNotFound,
     InvalidManifest,
     RegistryError,
     StoreError,
@@ -57,7 +58,9 @@ class PullResult:
     reference: reference.Reference  #: what was pulled (tag or digest)
     digest: Digest  #: the digest the registry serves the reference as (index or manifest)
     image: Image
-    downloaded: bool  #: False: "Image is up to date"
+    #: Docker's status: True ("Downloaded newer image") when bytes were fetched or the
+    #: reference did not already name this image; False: "Image is up to date"
+    downloaded: bool
 
 
 def short(d: str) -> str:
@@ -383,6 +386,11 @@ def _finish(
                 emit(Event(short(desc.digest), ev.PULL_COMPLETE))
             for desc in manifest.layers:
                 sources.seen(desc.digest, ref.domain, repo)
+            # Docker says "Downloaded newer image" whenever the reference pulled (the tag,
+            # or name@digest) did not already name this image, bytes fetched or not
+            named = str(ref) if tag and ref.digest is None and ref.tag else None
+            if _names(store, named or f"{ref.name}@{top_digest}") != manifest.config.digest:
+                downloaded = True
             image = store.add_image(
                 mbytes,
                 media_type=manifest.media_type,
@@ -396,6 +404,14 @@ def _finish(
         sources.close()
     emit(Event("", f"Digest: {top_digest}"))
     return PullResult(ref, top_digest, image, downloaded)
+
+
+def _names(store: Store, name: str) -> str | None:
+    """The image ID ``name`` (a full ``name:tag`` or ``name@digest``) points at, if any."""
+    try:
+        return store.resolve(name).id
+    except ImageNotFound:
+        return None
 
 
 def _download_all(
