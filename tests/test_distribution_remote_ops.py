@@ -172,3 +172,69 @@ def test_commands(tmp_path: Path, registry: RegistryThread):
     r = CliRunner().invoke(cli_remote.tag_remote, [f"{addr}/copied:2", "3"])
     assert r.exit_code == 0, r.output
     assert RegistryClient(addr).get_manifest("copied", "3")[0] == body
+
+
+def test_search_v1_api_and_dockers_table(tmp_path: Path):
+    """A registry with Docker Hub's v1 search API: its rows, Docker's columns and filters."""
+    import http.server
+    import threading
+
+    rows = [
+        {
+            "name": "redis",
+            "description": "Redis is an open source key-value store that "
+            "functions as a data structure server.",
+            "star_count": 12000,
+            "is_official": True,
+        },
+        {
+            "name": "bitnami/redis",
+            "description": "Bitnami\nRedis",
+            "star_count": 300,
+            "is_official": False,
+        },
+    ]
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"{}"
+            if self.path.startswith("/v1/search?"):
+                assert "q=redis" in self.path
+                body = json.dumps({"num_results": 2, "results": rows}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    addr = f"127.0.0.1:{srv.server_address[1]}"
+    try:
+        found = search(f"{addr}/redis", client=RegistryClient(addr, retry=FAST))
+        assert [(r.name, r.star_count, r.is_official) for r in found] == [
+            ("redis", 12000, True),
+            ("bitnami/redis", 300, False),
+        ]
+        r = CliRunner().invoke(cli_remote.search, [f"{addr}/redis"])
+        assert r.exit_code == 0, r.output
+        lines = r.output.splitlines()
+        assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+        assert "Redis is an open source key-value store that…" in lines[1]
+        assert lines[1].split()[-2:] == ["12000", "[OK]"]
+        assert "Bitnami Redis" in lines[2]
+        r = CliRunner().invoke(
+            cli_remote.search, ["-f", "is-official=true", "--format", "{{.Name}}", f"{addr}/redis"]
+        )
+        assert r.output == "redis\n"
+        r = CliRunner().invoke(
+            cli_remote.search, ["-f", "stars=301", "--no-trunc", f"{addr}/redis"]
+        )
+        assert "functions as a data structure server." in r.output
+        assert "bitnami" not in r.output
+    finally:
+        srv.shutdown()
+        srv.server_close()

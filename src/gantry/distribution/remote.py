@@ -271,7 +271,10 @@ def _v1_search(client: RegistryClient, words: str, limit: int) -> list[SearchRes
 
     query = urllib.parse.urlencode({"q": words, "n": str(limit)})
     try:
-        resp = client.request("GET", f"/v1/search?{query}", scopes=[])
+        # Docker Hub's search lives on its index host, not on registry-1
+        hub = client.domain in (reference.DEFAULT_DOMAIN, reference.LEGACY_DEFAULT_DOMAIN)
+        path = f"https://{reference.LEGACY_DEFAULT_DOMAIN}/v1/search" if hub else "/v1/search"
+        resp = client.request("GET", f"{path}?{query}", scopes=[])
     except GantryError:
         return None
     try:
