@@ -118,6 +118,9 @@ class BuildOptions:
     ssh: Mapping[str, str] = field(default_factory=dict)
     #: ``--squash``: the final stage's layers above its base image become one
     squash: bool = False
+    #: ``--pull``: fetch every base image from its registry even when it is in the store
+    #: (one that is not in the store is always pulled, as docker build does)
+    pull: bool = False
     #: ``--build-context NAME=PATH|docker-image://REF``: what FROM/--from NAME means
     build_contexts: Mapping[str, str] = field(default_factory=dict)
 
@@ -226,6 +229,8 @@ class Builder:
         self.lint: CheckReport | None = None
         self._base_envs: dict[int, dict[str, str]] = {}
         self._named_indexes: dict[Path, ContextIndex] = {}
+        self._pull_locks: dict[str, threading.Lock] = {}
+        self._pulled: set[str] = set()
 
     @property
     def store(self) -> Store:
@@ -383,19 +388,37 @@ class Builder:
             self._step(st, step)
 
     def _base_image(self, stage: Stage) -> tuple[Image, ImageConfig]:
-        try:
-            img = self.store.resolve(self._image_ref(stage.image))
-        except ImageNotFound:
-            msg = (
-                f"{stage.image}: failed to resolve source metadata for "
-                f"{_full_name(stage.image)}: image not found locally"
-            )
-            n = self.progress.vertex(f"[internal] load metadata for {_full_name(stage.image)}")
-            self.progress.error(n, msg)
-            raise BuildError(
-                msg, hint="pull or import it first (gantry pull / gantry import)"
-            ) from None
+        img = self._image(stage.image)
         return img, self.store.config(img)
+
+    def _image(self, ref: str) -> Image:
+        """The image ``ref`` names (``--build-context`` applied), pulled when it is not
+        in the store or when ``--pull`` asks for the registry's current one."""
+        name = self._image_ref(ref)
+        with self._count_lock:
+            lock = self._pull_locks.setdefault(name, threading.Lock())
+        with lock:  # one pull per name, however many stages want it
+            if name not in self._pulled and not self.opts.pull:
+                try:
+                    return self.store.resolve(name)
+                except ImageNotFound:
+                    pass
+            if name in self._pulled:
+                return self.store.resolve(name)
+            n = self.progress.vertex(f"[internal] load metadata for {_full_name(name)}")
+            try:
+                from gantry.distribution import pull
+
+                pull(self.store, name)
+            except GantryError as err:
+                msg = f"{ref}: failed to resolve source metadata for {_full_name(name)}: {err}"
+                self.progress.error(n, msg)
+                raise BuildError(
+                    msg, hint="pull or import it first (gantry pull / gantry import)"
+                ) from None
+            self.progress.done(n)
+            self._pulled.add(name)
+            return self.store.resolve(name)
 
     def _from_display(self, stage: Stage) -> str:
         if stage.base is not None:
@@ -861,13 +884,7 @@ class Builder:
         return [*base, "context", rel, lines] + ([str(local)] if local is not None else [])
 
     def _image_chain(self, ref: str) -> str:
-        try:
-            img = self.store.resolve(self._image_ref(ref))
-        except ImageNotFound:
-            raise BuildError(
-                f"{ref}: failed to resolve source metadata for {_full_name(ref)}: "
-                "image not found locally"
-            ) from None
+        img = self._image(ref)
         ids = chain_ids(self.store.config(img).diff_ids)
         return str(ids[-1]) if ids else "scratch"
 
@@ -1156,13 +1173,7 @@ class Builder:
                 mount_stage = used
                 key_sources = ["stage", mount_stage.fs_key, srcs]
             else:
-                try:
-                    img = self.store.resolve(self._image_ref(from_ref))
-                except ImageNotFound:
-                    raise BuildError(
-                        f"{from_ref}: failed to resolve source metadata for "
-                        f"{_full_name(from_ref)}: image not found locally"
-                    ) from None
+                img = self._image(from_ref)
                 cfg = self.store.config(img)
                 ids = chain_ids(cfg.diff_ids)
                 mount_stage = _State(st.stage)

@@ -112,6 +112,9 @@ def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
     help="Output destination (default type=image; PATH alone means type=local,dest=PATH).",
 )
 @click.option(
+    "--pull", is_flag=True, help="Always pull the base images, even those in the store."
+)
+@click.option(
     "--squash",
     is_flag=True,
     help="Squash the layers of the final stage above its base image into one.",
@@ -146,6 +149,7 @@ def build(
     ssh: tuple[str, ...],
     build_contexts: tuple[str, ...],
     outputs: tuple[str, ...],
+    pull: bool,
     squash: bool,
     check: bool,
     call: str,
@@ -237,6 +241,7 @@ def build(
             secrets=secret_values,
             ssh=ssh_sockets,
             squash=squash,
+            pull=pull,
             build_contexts=contexts,
         )
         try:
