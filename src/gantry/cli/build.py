@@ -111,9 +111,7 @@ def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
     metavar="type=image|docker|oci|local|tar[,dest=PATH]",
     help="Output destination (default type=image; PATH alone means type=local,dest=PATH).",
 )
-@click.option(
-    "--pull", is_flag=True, help="Always pull the base images, even those in the store."
-)
+@click.option("--pull", is_flag=True, help="Always pull the base images, even those in the store.")
 @click.option(
     "--squash",
     is_flag=True,
