@@ -103,6 +103,10 @@ class Containers:
             self._runtime = detect_runtime(self.root)
         return self._runtime
 
+    def has_runtime_state(self, cid: str) -> bool:
+        """Whether the OCI runtime still knows the container (its state directory exists)."""
+        return (self.runtime.state_root / cid).exists()
+
     def container_dir(self, cid: str) -> Path:
         return self.dir / cid
 
@@ -513,8 +517,9 @@ class Containers:
                 self.runtime.kill(c.id, "KILL", all=True)
             self._wait_state(c.id, KILL_WAIT, (EXITED, CREATED, DEAD))
         self.db.update(c.id, state=REMOVING)
-        with contextlib.suppress(GantryError):
-            self.runtime.delete(c.id, force=True)
+        if self.has_runtime_state(c.id):
+            with contextlib.suppress(GantryError):
+                self.runtime.delete(c.id, force=True)
         self.release_resources(c.id)
         cdir = self.container_dir(c.id)
         from gantry.runtime.overlay import is_mountpoint
