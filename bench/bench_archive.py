@@ -5,9 +5,11 @@ Rows (seconds, wall clock; peak RSS of the gantry process in MB):
     bytes: gantry vs ``podman save``/``podman load`` vs ``docker save``/``docker load``;
   * import of a ~200 MB root filesystem tar: gantry vs ``podman import``;
   * ``gantry images`` with 1,000 images in the store (target: under 0.3 s).
-Everything lives on /dev/shm; podman uses a private root (overlay driver). Docker needs a
-dockerd started by hand (shared notes, machine.md gotcha 3); without one its rows say n/a.
-Compare tools by the ratios of one run: the machine is shared and noisy.
+Everything lives on /dev/shm; podman uses a private root (overlay driver). Docker rows run
+only with BENCH_DOCKER=1 and a dockerd started by hand (shared notes, machine.md gotcha 3):
+starting one touches bridges and nftables, which other work on this machine may be testing.
+Compare tools by the ratios of one run: the machine is shared and noisy. CPU seconds
+(user+sys of the process) are printed beside wall seconds; they hold up better under load.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from gantry.store import Store
 MB = 1 << 20
 SIZE_MB = int(os.environ.get("BENCH_SIZE_MB", "1024"))
 GANTRY = [sys.executable, "-m", "gantry"]
+LAST_CPU = [0.0]
 
 
 def timed(
     cmd: list[str], env: dict[str, str] | None = None, stdin: int | None = None
 ) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of one command run to completion; fails loudly."""
+    """(seconds, peak RSS MB) of one command run to completion; fails loudly.
+    ``LAST_CPU[0]`` is set to its CPU seconds (user + sys)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(
         cmd,
@@ -55,6 +59,7 @@ def timed(
     )
     _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - t0
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         assert p.stderr is not None
@@ -105,6 +110,8 @@ def three_layer_image(store: Store, work: Path, total_mb: int) -> str:
 
 
 def docker_available() -> str | None:
+    if os.environ.get("BENCH_DOCKER") != "1":
+        return "skipped: set BENCH_DOCKER=1 with a dockerd running"
     if shutil.which("docker") is None:
         return "docker CLI not installed"
     r = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
@@ -128,20 +135,24 @@ def main() -> None:
             three_layer_image(s, work, SIZE_MB)
         env = {"GANTRY_ROOT": str(root)}
         print(f"# gantry archive bench: {SIZE_MB} MB three-layer image, on /dev/shm\n")
-        print("| operation | gantry s (peak RSS MB) | podman s | docker s |")
+        print("| operation | gantry s (CPU s, peak RSS MB) | podman s (CPU s) | docker s |")
         print("|---|---|---|---|")
 
         g_save, g_save_rss = timed([*GANTRY, "save", "-o", str(work / "g.tar"), "bench/big:1"], env)
+        g_save_cpu = LAST_CPU[0]
         g_load, g_load_rss = timed(
             [*GANTRY, "load", "-i", str(work / "g.tar")], {"GANTRY_ROOT": str(work / "g-root2")}
         )
+        g_load_cpu = LAST_CPU[0]
         # podman gets the same image from gantry's archive (untimed), then is timed
         subprocess.run(
             [*podman, "load", "-q", "-i", str(work / "g.tar")], check=True, capture_output=True
         )
         p_save, _ = timed([*podman, "save", "-o", str(work / "p.tar"), "bench/big:1"])
+        p_save_cpu = LAST_CPU[0]
         subprocess.run([*podman, "rmi", "-a", "-f"], check=True, capture_output=True)
         p_load, _ = timed([*podman, "load", "-i", str(work / "p.tar")])
+        p_load_cpu = LAST_CPU[0]
         d_save = d_load = f"n/a ({no_docker})" if no_docker else ""
         if not no_docker:
             subprocess.run(
@@ -151,8 +162,18 @@ def main() -> None:
             subprocess.run(["docker", "rmi", "-f", "bench/big:1"], check=True, capture_output=True)
             d_load = f"{timed(['docker', 'load', '-i', str(work / 'd.tar')])[0]:.2f}"
             subprocess.run(["docker", "rmi", "-f", "bench/big:1"], capture_output=True)
-        row(f"save {SIZE_MB} MB", f"{g_save:.2f} ({g_save_rss:.0f})", f"{p_save:.2f}", d_save)
-        row(f"load {SIZE_MB} MB", f"{g_load:.2f} ({g_load_rss:.0f})", f"{p_load:.2f}", d_load)
+        row(
+            f"save {SIZE_MB} MB",
+            f"{g_save:.2f} ({g_save_cpu:.2f}, {g_save_rss:.0f})",
+            f"{p_save:.2f} ({p_save_cpu:.2f})",
+            d_save,
+        )
+        row(
+            f"load {SIZE_MB} MB",
+            f"{g_load:.2f} ({g_load_cpu:.2f}, {g_load_rss:.0f})",
+            f"{p_load:.2f} ({p_load_cpu:.2f})",
+            d_load,
+        )
         for f in ("g.tar", "p.tar", "d.tar"):
             (work / f).unlink(missing_ok=True)
         shutil.rmtree(work / "g-root2", ignore_errors=True)
@@ -170,11 +191,13 @@ def main() -> None:
         shutil.rmtree(rootfs)
         size = tar_path.stat().st_size // MB
         g_imp, g_imp_rss = timed([*GANTRY, "import", str(tar_path), "rootfs:1"], env)
+        g_imp_cpu = LAST_CPU[0]
         p_imp, _ = timed([*podman, "import", str(tar_path), "rootfs:1"])
+        p_imp_cpu = LAST_CPU[0]
         row(
             f"import {size} MB rootfs tar",
-            f"{g_imp:.2f} ({g_imp_rss:.0f})",
-            f"{p_imp:.2f}",
+            f"{g_imp:.2f} ({g_imp_cpu:.2f}, {g_imp_rss:.0f})",
+            f"{p_imp:.2f} ({p_imp_cpu:.2f})",
             "n/a (not measured)",
         )
 
@@ -190,8 +213,12 @@ def main() -> None:
                 s.content.write(raw)
                 m = Manifest(Descriptor.of(raw, mediatypes.OCI_CONFIG), manifest.layers)
                 s.add_image(m.to_json(), media_type=m.media_type, tags=[f"m:{i}"])
-        runs = [timed([*GANTRY, "images"], {"GANTRY_ROOT": str(many)})[0] for _ in range(3)]
-        row("images, 1,000 images (median of 3)", f"{sorted(runs)[1]:.2f}", "", "")
+        runs = []
+        for _ in range(5):
+            wall, rss = timed([*GANTRY, "images"], {"GANTRY_ROOT": str(many)})
+            runs.append((wall, LAST_CPU[0], rss))
+        wall, cpu, rss = sorted(runs)[2]
+        row("images, 1,000 images (median of 5)", f"{wall:.2f} ({cpu:.2f}, {rss:.0f})", "", "")
     finally:
         subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
