@@ -217,8 +217,10 @@ def croot() -> Iterator[Path]:
     try:
         yield root
     finally:
-        problems = cleanup_root(root)
-        shutil.rmtree(d, ignore_errors=True)
+        try:
+            problems = cleanup_root(root)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
         assert not problems, problems
 
 
