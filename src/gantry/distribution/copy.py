@@ -74,8 +74,15 @@ class _Copier:
         self.lock = threading.Lock()
         self.done: set[str] = set()
 
-    def blob(self, desc: Descriptor, cancel: threading.Event) -> None:
+    def blob(self, desc: Descriptor, cancel: threading.Event, quiet: bool = False) -> None:
+        """One blob; ``quiet``: no progress lines (the config, as docker push shows none)."""
         sid = desc.digest.hex[:12]
+        loud = self.emit
+
+        def say(event: Event) -> None:
+            if not quiet:
+                loud(event)
+
         with self.lock:
             if desc.digest in self.done:
                 return
@@ -83,13 +90,13 @@ class _Copier:
         if cancel.is_set():
             raise GantryError("cancelled")
         if self.dst.has_blob(desc):
-            self.emit(Event(sid, ev.LAYER_EXISTS))
+            say(Event(sid, ev.LAYER_EXISTS))
             with self.lock:
                 self.result.skipped.append(desc.digest)
             return
         source_repo = self.dst.mount(desc, self.src)
         if source_repo is not None:
-            self.emit(Event(sid, f"{ev.MOUNTED_FROM} {source_repo}"))
+            say(Event(sid, f"{ev.MOUNTED_FROM} {source_repo}"))
             with self.lock:
                 self.result.mounted.append(desc.digest)
             return
@@ -97,7 +104,9 @@ class _Copier:
         while True:
             chunks = self.src.blob(desc)
             try:
-                self.dst.put_blob(desc, self._counted(sid, desc, verified(desc, chunks), cancel))
+                self.dst.put_blob(
+                    desc, self._counted(sid, desc, verified(desc, chunks), cancel, say)
+                )
                 break
             except (TransportError, RegistryError) as err:
                 # the upload failed half way (a registry destination): send the blob again
@@ -107,16 +116,21 @@ class _Copier:
                 failures += 1
                 if not retryable or failures >= RETRIES:
                     raise
-                self.emit(Event(sid, ev.RETRYING))
+                say(Event(sid, ev.RETRYING))
                 time.sleep(min(2.0, 0.1 * 2**failures))
             finally:
                 chunks.close()  # stop reading the source
-        self.emit(Event(sid, ev.PUSHED))
+        say(Event(sid, ev.PUSHED))
         with self.lock:
             self.result.copied.append(desc.digest)
 
     def _counted(
-        self, sid: str, desc: Descriptor, chunks: Iterator[bytes], cancel: threading.Event
+        self,
+        sid: str,
+        desc: Descriptor,
+        chunks: Iterator[bytes],
+        cancel: threading.Event,
+        say: ProgressCallback,
     ) -> Iterator[bytes]:
         done = 0
         last = 0.0
@@ -127,14 +141,14 @@ class _Copier:
             now = time.monotonic()
             if now - last > 0.1:
                 last = now
-                self.emit(Event(sid, ev.PUSHING, done, desc.size))
+                say(Event(sid, ev.PUSHING, done, desc.size))
             yield chunk
 
-    def blobs(self, descs: list[Descriptor]) -> None:
+    def blobs(self, descs: list[Descriptor], quiet: bool = False) -> None:
         cancel = threading.Event()
-        if self.concurrency == 1:
+        if self.concurrency == 1 or len(descs) == 1:
             for d in descs:
-                self.blob(d, cancel)
+                self.blob(d, cancel, quiet)
             return
         with ThreadPoolExecutor(max_workers=min(len(descs) or 1, self.concurrency)) as pool:
             futures: list[Future[None]] = [pool.submit(self.blob, d, cancel) for d in descs]
@@ -154,7 +168,7 @@ class _Copier:
         for d in layers:
             self.emit(Event(d.digest.hex[:12], ev.PREPARING))
         # the config first: small, and a registry may want it before the manifest anyway
-        self.blobs([m.config])
+        self.blobs([m.config], quiet=True)
         self.blobs(layers)
         self.result.images += 1
         return m
