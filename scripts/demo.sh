@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: gantry end to end, in a throwaway root so the user's store is untouched.
 #   1. a busybox root filesystem from Debian's busybox-static, imported as busybox:latest
-#   2. images / inspect / history of it
+#   2. images / inspect / history of it, system df
 #   3. save, then podman load + podman run of the archive (private podman storage)
+#   4. load of the same archive into a second gantry root, checked with system check
 # Every step prints the command it runs. DEMO_DIR (default: a new dir on /dev/shm) holds it all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ step "look at it"
 run "$gantry" images
 run "$gantry" inspect busybox:latest
 run "$gantry" history busybox:latest
+run "$gantry" system df
 
 step "save it, then load and run it with podman"
 run "$gantry" save -o "$demo/busybox.tar" busybox:latest
@@ -43,3 +45,4 @@ run "${podman[@]}" run --rm --net=none busybox:latest sh -c 'echo "hello from a 
 step "and back: load the same archive into a second gantry root"
 run env GANTRY_ROOT="$demo/root2" "$gantry" load -i "$demo/busybox.tar"
 run env GANTRY_ROOT="$demo/root2" "$gantry" images --no-trunc
+run env GANTRY_ROOT="$demo/root2" "$gantry" system check
