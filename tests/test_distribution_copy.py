@@ -240,3 +240,54 @@ def test_dropped_source_connection_resumes_with_range(tmp_path: Path, registry: 
         assert any(rg.startswith("bytes=") and rg != "bytes=0-" for rg in proxy.ranges)
         assert r.digest == sha(body) and len(r.copied) == 4
     skopeo("copy", f"oci:{tmp_path / 'o'}:1", f"oci:{tmp_path / 'k'}:1")  # verifies all blobs
+
+
+@pytest.mark.slow
+def test_copy_killed_half_way_is_finished_by_running_it_again(
+    tmp_path: Path, registry: RegistryThread
+):
+    import os
+    import signal
+    import sys
+    import time
+
+    from test_distribution_support import FaultProxy
+
+    _img, body = seeded(tmp_path, registry.addr, n=3)
+    out = tmp_path / "layout"
+    archive = tmp_path / "a.tar"
+    with FaultProxy(registry.addr, delay_per_chunk=0.05) as slow:
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gantry",
+                    "image",
+                    "copy",
+                    "-q",
+                    f"{slow.addr}/t/app:1",
+                    dst,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for dst in (f"oci:{out}:v1", f"docker-archive:{archive}")
+        ]
+        deadline = time.monotonic() + 60
+        while not list(out.glob("blobs/sha256/.tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        for p in procs:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+    assert list(out.glob("blobs/sha256/.tmp-*"))  # killed while writing
+    assert not (out / "index.json").exists() and not archive.exists()
+    assert list(tmp_path.glob(".a.tar.tmp-*"))
+    cs = clients(registry.addr)
+    copy(f"{registry.addr}/t/app:1", f"oci:{out}:v1", clients=cs)
+    copy(f"{registry.addr}/t/app:1", f"docker-archive:{archive}", clients=cs)
+    assert not list(out.glob("blobs/sha256/.tmp-*")) and not list(tmp_path.glob(".a.tar.tmp-*"))
+    assert skopeo("inspect", "--raw", f"oci:{out}:v1").encode() == body
+    skopeo("copy", f"oci:{out}:v1", f"oci:{tmp_path / 'k'}:1")  # every blob verified
+    skopeo("copy", f"docker-archive:{archive}", f"oci:{tmp_path / 'k'}:2")

@@ -20,6 +20,7 @@ memory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -488,6 +489,31 @@ class RegistryDestination(Destination):
         )
 
 
+def _locked_temp(path: Path) -> BinaryIO:
+    """Create ``path`` for writing and hold an exclusive lock on it while it is open, so
+    :func:`_sweep` can tell a live temp file from one a killed copy left behind."""
+    f = open(path, "xb")  # noqa: SIM115 - the caller closes it
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    return f
+
+
+def _sweep(directory: Path, pattern: str) -> None:
+    """Remove temp files matching ``pattern`` that no live writer holds."""
+    for p in directory.glob(pattern):
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another copy is writing it
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
 class LayoutDestination(Destination):
     """An OCI layout directory (created if needed; an existing one is added to)."""
 
@@ -496,12 +522,15 @@ class LayoutDestination(Destination):
         self.ref = ref
         if self.root.exists() and not self.root.is_dir():
             raise InvalidArchive(f"{path}: not a directory")
-        if (self.root / "oci-layout").exists():
+        if (self.root / "oci-layout").exists() and (self.root / "index.json").exists():
             read_layout(self.root)  # refuse a broken layout before writing into it
         (self.root / "blobs").mkdir(parents=True, exist_ok=True)
         header = self.root / "oci-layout"
         if not header.exists():
             header.write_bytes(layout_header())
+        for d in [self.root, *(p for p in (self.root / "blobs").iterdir() if p.is_dir())]:
+            _sweep(d, ".tmp-*")  # left by a copy that was killed
+        _sweep(self.root, ".index-*")
 
     def _path(self, d: Digest) -> Path:
         return self.root / "blobs" / d.algorithm / d.hex
@@ -515,7 +544,7 @@ class LayoutDestination(Destination):
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.parent / f".tmp-{secrets.token_hex(8)}"
         try:
-            with open(tmp, "wb") as f:
+            with _locked_temp(tmp) as f:
                 for chunk in chunks:
                     f.write(chunk)
                 f.flush()
@@ -534,6 +563,16 @@ class LayoutDestination(Destination):
     def finish(self, raw: bytes, media_type: str, name: str | None) -> None:
         desc = Descriptor.of(raw, media_type)
         self._write(desc.digest, iter([raw]))
+        # two copies into one layout: their index.json updates take turns (a lock on the
+        # directory itself, so the layout gets no extra file)
+        dirfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(dirfd, fcntl.LOCK_EX)
+            self._add_to_index(desc, media_type)
+        finally:
+            os.close(dirfd)
+
+    def _add_to_index(self, desc: Descriptor, media_type: str) -> None:
         entries: list[Descriptor] = []
         index_file = self.root / "index.json"
         if index_file.exists():
@@ -555,8 +594,11 @@ class LayoutDestination(Destination):
         )
         index = Index(manifests=tuple(entries), media_type=mt.OCI_INDEX)
         tmp = self.root / f".index-{secrets.token_hex(8)}"
-        tmp.write_bytes(index.to_json())
-        os.replace(tmp, index_file)
+        with _locked_temp(tmp) as f:
+            f.write(index.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, index_file)
 
 
 class ArchiveDestination(Destination):
@@ -568,8 +610,9 @@ class ArchiveDestination(Destination):
     def __init__(self, path: str, ref: str | None) -> None:
         self.path = Path(path)
         self.ref = ref
+        _sweep(self.path.parent, f".{self.path.name}.tmp-*")  # left by a killed copy
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{secrets.token_hex(6)}")
-        self._f = open(self._tmp, "wb")  # noqa: SIM115 - closed in finish/close
+        self._f = _locked_temp(self._tmp)
         self._written: set[str] = set()
         self._done = False
         self._dir(b"blobs/")
