@@ -210,3 +210,19 @@ def test_round_trips(domain: str, parts: list[str], tag: str | None, dgst: str |
     assert r.parse_strict(str(ref)) == ref
     docker = r.parse_docker_ref(text)
     assert docker.tag == (None if dgst else (tag or "latest"))
+
+
+@pytest.mark.parametrize(
+    ("full", "short"),
+    [
+        ("docker.io/0.0/0", "docker.io/0.0/0"),
+        ("docker.io/foo.bar/app:1", "docker.io/foo.bar/app:1"),
+        ("docker.io/localhost/app", "docker.io/localhost/app"),
+        ("docker.io/user/app", "user/app"),
+        ("docker.io/library/ubuntu:22.04", "ubuntu:22.04"),
+    ],
+)
+def test_familiar_form_never_reads_as_another_registry(full: str, short: str) -> None:
+    ref = r.parse(full)
+    assert ref.familiar() == short
+    assert r.parse(short) == ref

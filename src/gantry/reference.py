@@ -110,13 +110,17 @@ class Reference:
     def familiar_name(self) -> str:
         """The short name Docker displays: ``ubuntu``, ``user/app``, ``gcr.io/x/y``."""
         domain, path = self.domain, self.path
-        if domain == DEFAULT_DOMAIN:
-            domain = ""
-            if path.startswith(OFFICIAL_REPO_PREFIX):
-                rest = path[len(OFFICIAL_REPO_PREFIX) :]
-                if "/" not in rest:
-                    path = rest
-        return f"{domain}/{path}" if domain else path
+        if domain != DEFAULT_DOMAIN:
+            return f"{domain}/{path}"
+        if path.startswith(OFFICIAL_REPO_PREFIX):
+            rest = path[len(OFFICIAL_REPO_PREFIX) :]
+            if "/" not in rest:
+                return rest
+        # Docker would print docker.io/foo.bar/app as "foo.bar/app", which reads back as
+        # the registry foo.bar; keep the domain whenever the short form would be misread.
+        if split_docker_domain(path)[0] != DEFAULT_DOMAIN:
+            return f"{domain}/{path}"
+        return path
 
     def familiar(self) -> str:
         """The familiar string: ``ubuntu:latest``, ``user/app@sha256:...``."""
