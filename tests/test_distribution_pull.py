@@ -72,7 +72,11 @@ def test_pull_by_tag_records_image_tag_and_repo_digest(tmp_path: Path, registry:
             store, f"{registry.addr}/t/app:1", client=client(registry.addr), progress=events.append
         )
         assert not r2.downloaded
-        assert [e.status for e in events].count("Already exists") == 3
+        # Docker's up-to-date pull: no layer lines, the digest, nothing else
+        assert [e.status for e in events] == [
+            "1: Pulling from t/app",
+            f"Digest: {img.manifest_digest}",
+        ]
 
 
 def test_present_blobs_are_not_fetched(tmp_path: Path, registry: RegistryThread):
@@ -80,8 +84,13 @@ def test_present_blobs_are_not_fetched(tmp_path: Path, registry: RegistryThread)
     with FaultProxy(registry.addr) as proxy, Store(tmp_path / "dst") as store:
         pull(store, f"{proxy.addr}/t/app:1", client=client(proxy.addr))
         assert proxy.count("GET", "/blobs/") == 4  # config + 3 layers
-        pull(store, f"{proxy.addr}/t/app:1", client=client(proxy.addr))
-        assert proxy.count("GET", "/blobs/") == 4
+        before = len(proxy.requests)
+        again = pull(store, f"{proxy.addr}/t/app:1", client=client(proxy.addr))
+        assert not again.downloaded
+        # up to date: one HEAD of the manifest and nothing else (the client's ping aside)
+        assert [r for r in proxy.requests[before:] if r[1] != "/v2/"] == [
+            ("HEAD", "/v2/t/app/manifests/1")
+        ]
 
 
 def test_pull_by_digest_and_platform_from_index(tmp_path: Path, registry: RegistryThread):
@@ -110,6 +119,12 @@ def test_pull_by_digest_and_platform_from_index(tmp_path: Path, registry: Regist
         )
         assert store.config(r2.image).architecture == "amd64"
         assert r2.image.repo_tags == ()  # by digest: no tag moved
+        # the tag again: arm64 is up to date (a HEAD settles it); amd64 is another image
+        # under the same index digest, so the HEAD cannot settle it and the tag moves
+        assert not pull(store, f"{addr}/t/multi:v1", platform="linux/arm64", client=c).downloaded
+        r3 = pull(store, f"{addr}/t/multi:v1", platform="linux/amd64", client=c)
+        assert r3.downloaded and r3.image.id == r2.image.id
+        assert store.resolve(f"{addr}/t/multi:v1").id == r2.image.id
         with pytest.raises(RegistryError, match="no matching manifest for linux/s390x"):
             pull(store, f"{addr}/t/multi:v1", platform="linux/s390x", client=client(addr))
 

@@ -316,6 +316,11 @@ def pull(
     repo = ref.path
     target = ref.digest or ref.tag or reference.DEFAULT_TAG
     emit(Event("", f"{target}: Pulling from {repo}"))
+    if ref.digest is None and tag:
+        settled = _up_to_date(store, client, ref, target, plat)
+        if settled is not None:
+            emit(Event("", f"Digest: {settled.digest}"))
+            return settled
     try:
         top, top_type = client.get_manifest(repo, target)
         from gantry import digest as _digest
@@ -334,6 +339,32 @@ def pull(
     return _finish(
         store, client, ref, top_digest, mbytes, manifest, indexes, emit, concurrency, tag
     )
+
+
+def _up_to_date(
+    store: Store, client: RegistryClient, ref: reference.Reference, target: str, plat: Platform
+) -> PullResult | None:
+    """A pull that a ``HEAD`` settles: the tag already names the image the registry
+    serves it as (same manifest or index digest, and for an index this platform's image).
+    None when anything is uncertain: the full pull decides then."""
+    try:
+        head = client.head_manifest(ref.path, target)
+    except (RegistryError, TransportError):
+        return None
+    if head is None:
+        return None
+    digest, _, media = head
+    try:
+        image = store.resolve(str(ref))
+    except ImageNotFound:
+        return None
+    if f"{ref.name}@{digest}" not in image.repo_digests:
+        return None
+    # from an index the stored image is the entry for some platform: is it this one?
+    index = media in mt.INDEX_TYPES or media not in mt.MANIFEST_TYPES
+    if index and (plat.variant or (image.os, image.architecture) != (plat.os, plat.architecture)):
+        return None
+    return PullResult(ref, digest, image, False)
 
 
 def _finish(
@@ -361,13 +392,13 @@ def _finish(
             )
             for raw, d in indexes:
                 content.write(raw, d)
-            missing: list[Descriptor] = []
-            for desc in manifest.layers:
-                if content.has(desc.digest):
-                    emit(Event(short(desc.digest), ev.ALREADY_EXISTS))
-                else:
-                    missing.append(desc)
-                    emit(Event(short(desc.digest), ev.PULLING_FS_LAYER))
+            missing = [d for d in manifest.layers if not content.has(d.digest)]
+            # Docker prints no layer lines for an image it has (moby checks the config
+            # first); otherwise one per layer
+            if missing or _names(store, manifest.config.digest) is None:
+                for desc in manifest.layers:
+                    status = ev.PULLING_FS_LAYER if desc in missing else ev.ALREADY_EXISTS
+                    emit(Event(short(desc.digest), status))
             if not content.has(manifest.config.digest):
                 cfg = client.read_blob(repo, manifest.config.digest, MAX_CONFIG_SIZE)
                 if len(cfg) != manifest.config.size:
