@@ -26,6 +26,7 @@ _LAZY = {
     "Store": "gantry.store:Store",
     "pull": "gantry.distribution:pull",
     "push": "gantry.distribution:push",
+    "copy": "gantry.distribution:copy",
     "build_image": "gantry.build.builder:build",
     "BuildOptions": "gantry.build.builder:BuildOptions",
     "import_image": "gantry.archive:import_image",
