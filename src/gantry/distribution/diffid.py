@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gantry.digest import Digest
 from gantry.errors import GantryError
-from gantry.store import _layers  # the store's own measure: same size rule, same diff ID
+from gantry.store import scan_layer  # the store's own measure: same size rule, same diff ID
 
 __all__ = ["LayerScan"]
 
@@ -62,7 +62,7 @@ class LayerScan:
     def _run(self) -> None:
         reader = io.FileIO(self._rfd, "rb", closefd=True)
         try:
-            self._result = _layers.scan(reader)
+            self._result = scan_layer(reader)
             _drain(reader)  # bytes after the end of the compressed stream
         except BaseException as err:  # reported by result(); keep the writer unblocked
             self._error = err

@@ -4,6 +4,7 @@
 guarantees and ``docs/store.md`` for the on-disk layout.
 """
 
+from gantry.store._layers import scan as scan_layer
 from gantry.store.models import (
     BuildCacheDiskUsage,
     BuildCacheUsage,
@@ -49,4 +50,5 @@ __all__ = [
     "Snapshot",
     "Store",
     "Untagged",
+    "scan_layer",
 ]
