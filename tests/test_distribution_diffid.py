@@ -14,6 +14,7 @@ import pytest
 
 from gantry.digest import Digest
 from gantry.distribution import RegistryClient, RetryPolicy, pull
+from gantry.distribution import diffid
 from gantry.distribution.diffid import LayerScan
 from gantry.distribution.push import upload_blob
 from gantry.errors import DigestMismatch, ImageNotFound, InvalidArchive
@@ -100,7 +101,8 @@ def test_pull_measures_layers_in_the_scan_thread_only(
         threads.append(threading.current_thread().name)
         return real(f)
 
-    monkeypatch.setattr(_layers, "scan", spy)
+    monkeypatch.setattr(_layers, "scan", spy)  # the store's own reads
+    monkeypatch.setattr(diffid, "scan_layer", spy)  # the pull's streaming scan
     with Store(tmp_path / "dst") as store:
         r = pull(store, f"{registry.addr}/t/app:1", client=RegistryClient(registry.addr))
         assert threads == ["layer-scan"] * 3  # add_image read no layer again
