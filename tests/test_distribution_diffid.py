@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from gantry.digest import Digest
-from gantry.distribution import RegistryClient, RetryPolicy, pull
-from gantry.distribution import diffid
+from gantry.distribution import RegistryClient, RetryPolicy, diffid, pull
 from gantry.distribution.diffid import LayerScan
 from gantry.distribution.push import upload_blob
 from gantry.errors import DigestMismatch, ImageNotFound, InvalidArchive
