@@ -30,8 +30,41 @@ from .platform import Platform
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
 
+class _Document:
+    """What manifests and indexes share: the envelope of their JSON."""
+
+    __slots__ = ()
+    media_type: str
+    schema_version: int
+    artifact_type: str | None
+    subject: Descriptor | None
+    annotations: Mapping[str, str]
+
+    def _entries(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
+        if self.artifact_type:
+            d["artifactType"] = self.artifact_type
+        d.update(self._entries())
+        if self.subject is not None:
+            d["subject"] = self.subject.to_dict()
+        if self.annotations:
+            d["annotations"] = cj.sorted_map(self.annotations)
+        return d
+
+    def to_json(self) -> bytes:
+        """Canonical bytes (compact, fixed key order); store these and digest them."""
+        return cj.dumps(self.to_dict())
+
+    def descriptor(self, **kwargs: Any) -> Descriptor:
+        """A descriptor of ``to_json()`` (keyword arguments as for ``Descriptor.of``)."""
+        return Descriptor.of(self.to_json(), self.media_type, **kwargs)
+
+
 @dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(_Document):
     """An image (or artifact) manifest: one config blob and its layers."""
 
     config: Descriptor
@@ -87,29 +120,15 @@ class Manifest:
             layers=tuple(_relabel(d, mt.oci_equivalent) for d in self.layers),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
-        if self.artifact_type:
-            d["artifactType"] = self.artifact_type
-        d["config"] = self.config.to_dict()
-        d["layers"] = [layer.to_dict() for layer in self.layers]
-        if self.subject is not None:
-            d["subject"] = self.subject.to_dict()
-        if self.annotations:
-            d["annotations"] = cj.sorted_map(self.annotations)
-        return d
-
-    def to_json(self) -> bytes:
-        """Canonical bytes (compact, fixed key order); store these and digest them."""
-        return cj.dumps(self.to_dict())
-
-    def descriptor(self, **kwargs: Any) -> Descriptor:
-        """A descriptor of ``to_json()`` (keyword arguments as for ``Descriptor.of``)."""
-        return Descriptor.of(self.to_json(), self.media_type, **kwargs)
+    def _entries(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
 
 
 @dataclass(frozen=True, slots=True)
-class Index:
+class Index(_Document):
     """An image index / Docker manifest list: manifests for several platforms."""
 
     manifests: tuple[Descriptor, ...]
@@ -154,22 +173,8 @@ class Index:
                 continue
             yield d
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"schemaVersion": self.schema_version, "mediaType": self.media_type}
-        if self.artifact_type:
-            d["artifactType"] = self.artifact_type
-        d["manifests"] = [m.to_dict() for m in self.manifests]
-        if self.subject is not None:
-            d["subject"] = self.subject.to_dict()
-        if self.annotations:
-            d["annotations"] = cj.sorted_map(self.annotations)
-        return d
-
-    def to_json(self) -> bytes:
-        return cj.dumps(self.to_dict())
-
-    def descriptor(self, **kwargs: Any) -> Descriptor:
-        return Descriptor.of(self.to_json(), self.media_type, **kwargs)
+    def _entries(self) -> dict[str, Any]:
+        return {"manifests": [m.to_dict() for m in self.manifests]}
 
 
 def _relabel(d: Descriptor, convert: Callable[[str], str]) -> Descriptor:
