@@ -5,15 +5,25 @@ Rows (seconds, wall clock; peak RSS of the gantry process in MB):
     bytes: gantry vs ``podman save``/``podman load`` vs ``docker save``/``docker load``;
   * import of a ~200 MB root filesystem tar: gantry vs ``podman import``;
   * ``gantry images`` with 1,000 images in the store (target: under 0.3 s).
-Everything lives on /dev/shm; podman uses a private root (overlay driver). Docker rows run
-only with BENCH_DOCKER=1 and a dockerd started by hand (shared notes, machine.md gotcha 3):
-starting one touches bridges and nftables, which other work on this machine may be testing.
-Compare tools by the ratios of one run: the machine is shared and noisy. CPU seconds
-(user+sys of the process) are printed beside wall seconds; they hold up better under load.
+Everything lives on /dev/shm; podman uses a private root (overlay driver). Docker rows come
+from a private dockerd (bench/_dockerd.py: its own containerd, data root on /dev/shm, no
+bridge, no iptables, so the host's network is left alone), started when dockerd is installed
+and stopped at the end; ``--no-docker`` skips them. Docker and podman are measured alike:
+the image is loaded (untimed) from gantry's archive, then ``save`` of it is timed, and
+``load`` of the archive the peer itself saved is timed.
+
+Compare tools by the ratios of one run (printed as peer/gantry: above 1 means gantry is
+faster): the machine is shared and noisy. CPU seconds are printed beside wall seconds; they
+hold up better under load. For gantry and podman they are the process's (user+sys); for
+docker the client does nothing, so they are dockerd's and containerd's.
+
+    python bench/bench_archive.py [--no-docker] [--runs N]
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import io
 import json
 import os
@@ -23,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import _dockerd  # bench/_dockerd.py: this script's directory is on sys.path
 
 from gantry.archive import import_image
 from gantry.layers.create import create
@@ -109,119 +121,191 @@ def three_layer_image(store: Store, work: Path, total_mb: int) -> str:
     )
 
 
-def docker_available() -> str | None:
-    if os.environ.get("BENCH_DOCKER") != "1":
-        return "skipped: set BENCH_DOCKER=1 with a dockerd running"
-    if shutil.which("docker") is None:
-        return "docker CLI not installed"
-    r = subprocess.run(["docker", "info"], capture_output=True, timeout=30)
-    if r.returncode != 0:
-        return "dockerd not running (start it by hand: shared notes machine.md, gotcha 3)"
-    return None
+def daemon_cpu(docker: _dockerd.Docker) -> float:
+    """CPU seconds (user+sys, with reaped children) used so far by dockerd and containerd."""
+    ticks = 0
+    for pid in docker.pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def row(name: str, gantry: str, podman: str, docker: str) -> None:
-    print(f"| {name} | {gantry} | {podman} | {docker} |", flush=True)
+def timed_docker(docker: _dockerd.Docker, *args: str) -> tuple[float, float]:
+    """(seconds, CPU seconds of client + daemons) of ``docker ARGS``."""
+    before = daemon_cpu(docker)
+    wall, _ = timed([docker.cli, *args], docker.env)
+    return wall, LAST_CPU[0] + daemon_cpu(docker) - before
+
+
+def row(name: str, *cells: str) -> None:
+    print(f"| {name} | {' | '.join(cells)} |", flush=True)
+
+
+def median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The run with the median wall time (its CPU seconds with it)."""
+    return sorted(runs)[len(runs) // 2]
+
+
+def cell(t: tuple[float, float], gantry: float | None = None) -> str:
+    ratio = f", {t[0] / gantry:.2f}x" if gantry else ""
+    return f"{t[0]:.2f} ({t[1]:.2f}{ratio})"
+
+
+def peer_rounds(
+    archive: Path, out: Path, runs: int, cmd: list[str], docker: _dockerd.Docker | None
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(save, load) medians of a peer CLI ``cmd`` (podman, or docker's client with
+    ``docker`` its daemon): the image is loaded untimed from gantry's ``archive``, then
+    ``save`` of it to ``out`` is timed, then ``load`` of ``out`` into an empty store."""
+    env = docker.env if docker else None
+
+    def run(*args: str) -> tuple[float, float]:
+        if docker is not None:
+            return timed_docker(docker, *args)
+        return timed([*cmd, *args])[0], LAST_CPU[0]
+
+    def forget() -> None:
+        subprocess.run([*cmd, "rmi", "-f", "bench/big:1"], env=env, capture_output=True)
+        subprocess.run([*cmd, "image", "prune", "-a", "-f"], env=env, capture_output=True)
+
+    subprocess.run(
+        [*cmd, "load", "-q", "-i", str(archive)], env=env, check=True, capture_output=True
+    )
+    saves, loads = [], []
+    for _ in range(runs):
+        out.unlink(missing_ok=True)
+        saves.append(run("save", "-o", str(out), "bench/big:1"))
+    for _ in range(runs):
+        forget()
+        loads.append(run("load", "-i", str(out)))
+    forget()
+    out.unlink(missing_ok=True)
+    return median_run(saves), median_run(loads)
+
+
+DOCKER: list[_dockerd.Docker] = []
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    ap.add_argument("--runs", type=int, default=1, help="save/load rounds per tool (median)")
+    a = ap.parse_args()
+    no_docker = (
+        "--no-docker"
+        if a.no_docker
+        else None
+        if _dockerd.available()
+        else "dockerd, containerd or docker not installed"
+    )
     work = Path(tempfile.mkdtemp(prefix="gantry-bench-archive-", dir="/dev/shm"))
     podman = ["podman", "--root", str(work / "p-root"), "--runroot", str(work / "p-run"),
               "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]  # fmt: skip
-    no_docker = docker_available()
-    try:
-        root = work / "g-root"
-        with Store(root) as s:
-            three_layer_image(s, work, SIZE_MB)
-        env = {"GANTRY_ROOT": str(root)}
-        print(f"# gantry archive bench: {SIZE_MB} MB three-layer image, on /dev/shm\n")
-        print("| operation | gantry s (CPU s, peak RSS MB) | podman s (CPU s) | docker s |")
-        print("|---|---|---|---|")
+    with contextlib.ExitStack() as stack:
+        if no_docker is None:
+            try:
+                DOCKER.append(stack.enter_context(_dockerd.dockerd()))
+            except (RuntimeError, TimeoutError) as err:
+                no_docker = f"dockerd did not start: {str(err).splitlines()[0]}"
+        try:
+            _bench(work, podman, a.runs, no_docker)
+        finally:
+            subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True)
+            shutil.rmtree(work, ignore_errors=True)
 
-        g_save, g_save_rss = timed([*GANTRY, "save", "-o", str(work / "g.tar"), "bench/big:1"], env)
-        g_save_cpu = LAST_CPU[0]
-        g_load, g_load_rss = timed(
-            [*GANTRY, "load", "-i", str(work / "g.tar")], {"GANTRY_ROOT": str(work / "g-root2")}
-        )
-        g_load_cpu = LAST_CPU[0]
-        # podman gets the same image from gantry's archive (untimed), then is timed
-        subprocess.run(
-            [*podman, "load", "-q", "-i", str(work / "g.tar")], check=True, capture_output=True
-        )
-        p_save, _ = timed([*podman, "save", "-o", str(work / "p.tar"), "bench/big:1"])
-        p_save_cpu = LAST_CPU[0]
-        subprocess.run([*podman, "rmi", "-a", "-f"], check=True, capture_output=True)
-        p_load, _ = timed([*podman, "load", "-i", str(work / "p.tar")])
-        p_load_cpu = LAST_CPU[0]
-        d_save = d_load = f"n/a ({no_docker})" if no_docker else ""
-        if not no_docker:
-            subprocess.run(
-                ["docker", "load", "-q", "-i", str(work / "g.tar")], check=True, capture_output=True
-            )
-            d_save = f"{timed(['docker', 'save', '-o', str(work / 'd.tar'), 'bench/big:1'])[0]:.2f}"
-            subprocess.run(["docker", "rmi", "-f", "bench/big:1"], check=True, capture_output=True)
-            d_load = f"{timed(['docker', 'load', '-i', str(work / 'd.tar')])[0]:.2f}"
-            subprocess.run(["docker", "rmi", "-f", "bench/big:1"], capture_output=True)
-        row(
-            f"save {SIZE_MB} MB",
-            f"{g_save:.2f} ({g_save_cpu:.2f}, {g_save_rss:.0f})",
-            f"{p_save:.2f} ({p_save_cpu:.2f})",
-            d_save,
-        )
-        row(
-            f"load {SIZE_MB} MB",
-            f"{g_load:.2f} ({g_load_cpu:.2f}, {g_load_rss:.0f})",
-            f"{p_load:.2f} ({p_load_cpu:.2f})",
-            d_load,
-        )
-        for f in ("g.tar", "p.tar", "d.tar"):
-            (work / f).unlink(missing_ok=True)
+
+def _bench(work: Path, podman: list[str], runs: int, no_docker: str | None) -> None:
+    root = work / "g-root"
+    with Store(root) as s:
+        three_layer_image(s, work, SIZE_MB)
+    env = {"GANTRY_ROOT": str(root)}
+    docker_name = "docker" if no_docker else f"docker {_dockerd.version(DOCKER[0])}"
+    print(f"# gantry archive bench: {SIZE_MB} MB three-layer image, on /dev/shm, ", end="")
+    print(f"median of {runs}\n")
+    print(
+        "| operation | gantry s (CPU s, peak RSS MB) | podman s (CPU s, ratio) "
+        f"| {docker_name} s (daemon CPU s, ratio) |"
+    )
+    print("|---|---|---|---|")
+
+    g_tar = work / "g.tar"
+    g_saves, g_loads, rss = [], [], [0.0, 0.0]
+    for _ in range(runs):
+        g_tar.unlink(missing_ok=True)
+        wall, peak = timed([*GANTRY, "save", "-o", str(g_tar), "bench/big:1"], env)
+        g_saves.append((wall, LAST_CPU[0]))
+        rss[0] = max(rss[0], peak)
+    for _ in range(runs):
         shutil.rmtree(work / "g-root2", ignore_errors=True)
-        subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True)
-
-        # import of a ~200 MB root filesystem tar (half random, half text-like, many files)
-        rootfs = work / "rootfs"
-        for i in range(2000):
-            d = rootfs / f"d{i % 50}"
-            d.mkdir(parents=True, exist_ok=True)
-            (d / f"f{i}").write_bytes((b"line of text %d\n" % i) * 1600)
-        random_file(rootfs / "big", 150)
-        tar_path = work / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar_path), "."], check=True)
-        shutil.rmtree(rootfs)
-        size = tar_path.stat().st_size // MB
-        g_imp, g_imp_rss = timed([*GANTRY, "import", str(tar_path), "rootfs:1"], env)
-        g_imp_cpu = LAST_CPU[0]
-        p_imp, _ = timed([*podman, "import", str(tar_path), "rootfs:1"])
-        p_imp_cpu = LAST_CPU[0]
-        row(
-            f"import {size} MB rootfs tar",
-            f"{g_imp:.2f} ({g_imp_cpu:.2f}, {g_imp_rss:.0f})",
-            f"{p_imp:.2f} ({p_imp_cpu:.2f})",
-            "n/a (not measured)",
+        wall, peak = timed(
+            [*GANTRY, "load", "-i", str(g_tar)], {"GANTRY_ROOT": str(work / "g-root2")}
         )
+        g_loads.append((wall, LAST_CPU[0]))
+        rss[1] = max(rss[1], peak)
+    shutil.rmtree(work / "g-root2", ignore_errors=True)
+    g_save, g_load = median_run(g_saves), median_run(g_loads)
+    p_save, p_load = peer_rounds(g_tar, work / "p.tar", runs, podman, None)
+    d_save = d_load = f"n/a ({no_docker})" if no_docker else ""
+    if not no_docker:
+        ds, dl = peer_rounds(g_tar, work / "d.tar", runs, [DOCKER[0].cli], DOCKER[0])
+        d_save, d_load = cell(ds, g_save[0]), cell(dl, g_load[0])
+    row(
+        f"save {SIZE_MB} MB",
+        f"{g_save[0]:.2f} ({g_save[1]:.2f}, {rss[0]:.0f})",
+        cell(p_save, g_save[0]),
+        d_save,
+    )
+    row(
+        f"load {SIZE_MB} MB",
+        f"{g_load[0]:.2f} ({g_load[1]:.2f}, {rss[1]:.0f})",
+        cell(p_load, g_load[0]),
+        d_load,
+    )
+    g_tar.unlink()
 
-        # 1,000 images in a store
-        many = work / "many"
-        with Store(many) as s:
-            base = import_image(s, io.BytesIO(b"\0" * 1024), "m:0")
-            manifest = s.manifest(base)
-            cfg = json.loads(s.config_bytes(base))
-            for i in range(1, 1000):
-                cfg["config"] = {"Env": [f"N={i}"]}
-                raw = json.dumps(cfg).encode()
-                s.content.write(raw)
-                m = Manifest(Descriptor.of(raw, mediatypes.OCI_CONFIG), manifest.layers)
-                s.add_image(m.to_json(), media_type=m.media_type, tags=[f"m:{i}"])
-        runs = []
-        for _ in range(5):
-            wall, rss = timed([*GANTRY, "images"], {"GANTRY_ROOT": str(many)})
-            runs.append((wall, LAST_CPU[0], rss))
-        wall, cpu, rss = sorted(runs)[2]
-        row("images, 1,000 images (median of 5)", f"{wall:.2f} ({cpu:.2f}, {rss:.0f})", "", "")
-    finally:
-        subprocess.run([*podman, "rmi", "-a", "-f"], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+    # import of a ~200 MB root filesystem tar (half random, half text-like, many files)
+    rootfs = work / "rootfs"
+    for i in range(2000):
+        d = rootfs / f"d{i % 50}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}").write_bytes((b"line of text %d\n" % i) * 1600)
+    random_file(rootfs / "big", 150)
+    tar_path = work / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar_path), "."], check=True)
+    shutil.rmtree(rootfs)
+    size = tar_path.stat().st_size // MB
+    g_imp, g_imp_rss = timed([*GANTRY, "import", str(tar_path), "rootfs:1"], env)
+    g_imp_cpu = LAST_CPU[0]
+    p_imp = timed([*podman, "import", str(tar_path), "rootfs:1"])[0], LAST_CPU[0]
+    d_imp = d_load
+    if not no_docker:
+        d_imp = cell(timed_docker(DOCKER[0], "import", str(tar_path), "rootfs:1"), g_imp)
+    row(
+        f"import {size} MB rootfs tar",
+        f"{g_imp:.2f} ({g_imp_cpu:.2f}, {g_imp_rss:.0f})",
+        cell(p_imp, g_imp),
+        d_imp,
+    )
+    tar_path.unlink()
+
+    # 1,000 images in a store
+    many = work / "many"
+    with Store(many) as s:
+        base = import_image(s, io.BytesIO(b"\0" * 1024), "m:0")
+        manifest = s.manifest(base)
+        cfg = json.loads(s.config_bytes(base))
+        for i in range(1, 1000):
+            cfg["config"] = {"Env": [f"N={i}"]}
+            raw = json.dumps(cfg).encode()
+            s.content.write(raw)
+            m = Manifest(Descriptor.of(raw, mediatypes.OCI_CONFIG), manifest.layers)
+            s.add_image(m.to_json(), media_type=m.media_type, tags=[f"m:{i}"])
+    listings = []
+    for _ in range(5):
+        wall, peak = timed([*GANTRY, "images"], {"GANTRY_ROOT": str(many)})
+        listings.append((wall, LAST_CPU[0], peak))
+    wall, cpu, peak = sorted(listings)[2]
+    row("images, 1,000 images (median of 5)", f"{wall:.2f} ({cpu:.2f}, {peak:.0f})", "", "")
 
 
 if __name__ == "__main__":
