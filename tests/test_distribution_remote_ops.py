@@ -160,17 +160,11 @@ def test_commands(tmp_path: Path, registry: RegistryThread):
     p = run("image", "copy", f"oci:{tmp_path / 'o'}:v1", f"docker://{addr}/copied:2")
     assert p.returncode == 0, p.stderr
     assert f"Copied oci:{tmp_path / 'o'}:v1 to docker://{addr}/copied:2" in p.stdout
-    r = CliRunner().invoke(cli_remote.inspect_remote, [f"{addr}/copied:2"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["Digest"] == sha(body)
-    r = CliRunner().invoke(cli_remote.inspect_remote, ["--raw", f"{addr}/copied:2"])
-    assert r.output.encode() == body + b"\n"
-    r = CliRunner().invoke(
-        cli_remote.inspect_remote, ["-f", "{{.Architecture}}", f"{addr}/copied:2"]
-    )
-    assert r.output == "amd64\n", r.output
-    r = CliRunner().invoke(cli_remote.tag_remote, [f"{addr}/copied:2", "3"])
-    assert r.exit_code == 0, r.output
+    p = run("image", "inspect", "--remote", f"{addr}/copied:2")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)[0]["Digest"] == sha(body)
+    p = run("tag", "--remote", f"{addr}/copied:2", "3")
+    assert p.returncode == 0, p.stderr
     assert RegistryClient(addr).get_manifest("copied", "3")[0] == body
 
 

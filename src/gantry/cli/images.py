@@ -375,9 +375,22 @@ def ls(
 @click.command("tag", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source", metavar="SOURCE_IMAGE[:TAG]")
 @click.argument("target", metavar="TARGET_IMAGE[:TAG]")
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Tag in the registry, without pulling (TARGET in the same registry, or a bare tag)",
+)
+@click.option("--insecure", is_flag=True, help="With --remote: allow an insecure registry")
 @click.pass_context
-def tag(ctx: click.Context, source: str, target: str) -> None:
+def tag(ctx: click.Context, source: str, target: str, remote: bool, insecure: bool) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    if remote:
+        from gantry.cli import remote as _remote
+
+        _remote.tag_remote(source, target, insecure=insecure)
+        return
+    if insecure:
+        raise UsageError("--insecure requires --remote")
     with open_store(ctx) as store:
         store.tag(source, target)
 
@@ -566,9 +579,43 @@ def render_inspect(template_text: str, doc: Struct) -> str:
     metavar="FORMAT",
     help="Format output using a custom template: 'json' or a Go template",
 )
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Inspect the image in its registry, without pulling (like skopeo inspect)",
+)
+@click.option("--platform", help="With --remote: the image of an index (default: this host's)")
+@click.option(
+    "--raw", is_flag=True, help="With --remote: the manifest or index as the registry sent it"
+)
+@click.option("--config", "show_config", is_flag=True, help="With --remote: the image config")
+@click.option("--no-tags", is_flag=True, help="With --remote: do not list the repository's tags")
+@click.option("--insecure", is_flag=True, help="With --remote: allow an insecure registry")
 @click.pass_context
-def inspect(ctx: click.Context, images: tuple[str, ...], fmt: str) -> None:
+def inspect(
+    ctx: click.Context,
+    images: tuple[str, ...],
+    fmt: str,
+    remote: bool,
+    platform: str | None,
+    raw: bool,
+    show_config: bool,
+    no_tags: bool,
+    insecure: bool,
+) -> None:
     """Display detailed information on one or more images."""
+    if remote:
+        _inspect_remote(images, fmt, platform, raw, show_config, no_tags, insecure)
+        return
+    for flag, given in (
+        ("--platform", platform),
+        ("--raw", raw),
+        ("--config", show_config),
+        ("--no-tags", no_tags),
+        ("--insecure", insecure),
+    ):
+        if given:
+            raise UsageError(f"{flag} requires --remote")
     docs: list[Struct] = []
     errors: list[str] = []
     with open_store(ctx) as store:
@@ -584,6 +631,55 @@ def inspect(ctx: click.Context, images: tuple[str, ...], fmt: str) -> None:
     else:
         body = json.dumps(docs, indent=4, ensure_ascii=False)
         click.echo(body.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    if errors:
+        _fail_all(errors)
+
+
+def _inspect_remote(
+    images: Sequence[str],
+    fmt: str,
+    platform: str | None,
+    raw: bool,
+    show_config: bool,
+    no_tags: bool,
+    insecure: bool,
+) -> None:
+    """``inspect --remote``: each image as its registry holds it, nothing pulled.
+
+    The records (skopeo's fields, or the configs with ``--config``) come as one JSON
+    array, as local ``image inspect`` prints; ``-f`` renders each; ``--raw`` prints each
+    manifest's bytes as sent. A name that fails is reported at the end, as docker does.
+    """
+    from gantry.cli import remote as _remote
+
+    if raw and (fmt or show_config):
+        raise UsageError("--raw cannot be combined with --format or --config")
+    docs: list[Any] = []
+    errors: list[str] = []
+    for name in images:
+        try:
+            doc = _remote.inspect_remote(
+                name,
+                platform=platform,
+                raw=raw,
+                show_config=show_config,
+                tags=not no_tags,
+                insecure=insecure,
+            )
+        except GantryError as err:
+            errors.append(str(err))
+            continue
+        if isinstance(doc, bytes):
+            click.echo(doc.decode("utf-8", "replace"))
+        else:
+            docs.append(doc)
+    if not raw:
+        if fmt and fmt != "json":
+            text = fmt.replace("\\t", "\t").replace("\\n", "\n")
+            for doc in docs:
+                click.echo(render_inspect(text, Struct(doc, go_type="inspect.remote")))
+        else:
+            click.echo(json.dumps(docs, indent=4, ensure_ascii=False))
     if errors:
         _fail_all(errors)
 

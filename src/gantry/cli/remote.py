@@ -125,63 +125,45 @@ def copy(
         display.line(f"Copied {result.source} to {result.destination}")
 
 
-# ---------------------------------------------------------- inspect --remote
+# ------------------------------------------- image inspect --remote, tag --remote
+# (flags of cli/images.py's ``inspect`` and ``tag``; the work is here so those commands
+# import no registry code until ``--remote`` is given)
 
 
-@click.command(name="inspect")
-@click.argument("name", metavar="NAME[:TAG|@DIGEST]")
-@click.option("--platform", help="The image to describe from an index (default: this host's)")
-@click.option("--raw", is_flag=True, help="Print the manifest (or index) as the registry sent it")
-@click.option("--config", "show_config", is_flag=True, help="Print the image config")
-@click.option("--no-tags", is_flag=True, help="Do not list the repository's tags")
-@click.option("--insecure", is_flag=True, help="Allow communication with an insecure registry")
-@click.option("-f", "--format", "fmt", help="Format the output using the given Go template")
 def inspect_remote(
     name: str,
-    platform: str | None,
-    raw: bool,
-    show_config: bool,
-    no_tags: bool,
-    insecure: bool,
-    fmt: str | None,
-) -> None:
-    """Display an image as a registry holds it, without pulling (like skopeo inspect)."""
+    *,
+    platform: str | None = None,
+    raw: bool = False,
+    show_config: bool = False,
+    tags: bool = True,
+    insecure: bool = False,
+) -> bytes | dict[str, Any]:
+    """One image as its registry holds it: the manifest (or index) bytes as sent
+    (``raw``), the image config (``show_config``), or skopeo's inspect record."""
     from gantry import reference
     from gantry.distribution import RegistryClient
     from gantry.distribution.remote import inspect_remote as do_inspect
+    from gantry.distribution.remote import raw_manifest
 
     ref = reference.parse_docker_ref(name)
     client = RegistryClient(ref.domain, insecure=True if insecure else None)
     if raw:
-        data, _ = client.get_manifest(ref.path, ref.digest or ref.tag or reference.DEFAULT_TAG)
-        click.echo(data.decode("utf-8", "replace"))
-        return
-    info = do_inspect(name, platform=platform, client=client, tags=not (no_tags or show_config))
-    doc: Any = info.config if show_config else info.to_dict()
-    if fmt:
-        from gantry.cli.template import Template
-
-        click.echo(Template(fmt).execute(doc))
-        return
-    click.echo(json.dumps(doc, indent=4))
+        return raw_manifest(name, client=client)[0]
+    info = do_inspect(name, platform=platform, client=client, tags=tags and not show_config)
+    return info.config if show_config else info.to_dict()
 
 
-# ------------------------------------------------------------- tag --remote
-
-
-@click.command(name="tag")
-@click.argument("source", metavar="SOURCE[:TAG|@DIGEST]")
-@click.argument("target", metavar="TARGET[:TAG]|TAG")
-@click.option("--insecure", is_flag=True, help="Allow communication with an insecure registry")
-def tag_remote(source: str, target: str, insecure: bool) -> None:
-    """Tag an image in a registry without pulling it (like crane tag)."""
+def tag_remote(source: str, target: str, *, insecure: bool = False) -> str:
+    """Tag ``source`` as ``target`` (a reference in the same registry, or a bare tag)
+    in the registry, without pulling; returns the manifest digest."""
     from gantry import reference
     from gantry.distribution import RegistryClient
     from gantry.distribution.remote import tag_remote as do_tag
 
     ref = reference.parse_docker_ref(source)
     client = RegistryClient(ref.domain, insecure=True if insecure else None)
-    do_tag(source, target, client=client)
+    return str(do_tag(source, target, client=client))
 
 
 # ----------------------------------------------------------------- search

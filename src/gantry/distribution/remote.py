@@ -26,11 +26,13 @@ from gantry.oci.manifest import Index, Manifest, parse_manifest
 from gantry.oci.platform import Platform, host_platform
 
 from .client import RegistryClient
+from .pull import _pull_error
 
 __all__ = [
     "RemoteImage",
     "SearchResult",
     "inspect_remote",
+    "raw_manifest",
     "search",
     "tag_remote",
 ]
@@ -86,6 +88,17 @@ def _client(ref: reference.Reference, client: RegistryClient | None) -> Registry
     return client or RegistryClient(ref.domain)
 
 
+def raw_manifest(name: str, *, client: RegistryClient | None = None) -> tuple[bytes, str]:
+    """The manifest or index ``name`` resolves to, as the registry sent it, and its media
+    type; a missing one is reported in ``docker pull``'s words."""
+    ref = reference.parse_docker_ref(name)
+    client = _client(ref, client)
+    try:
+        return client.get_manifest(ref.path, ref.digest or ref.tag or reference.DEFAULT_TAG)
+    except RegistryError as err:
+        raise _pull_error(err, ref) from None
+
+
 def inspect_remote(
     name: str,
     *,
@@ -102,7 +115,7 @@ def inspect_remote(
     ref = reference.parse_docker_ref(name)
     client = _client(ref, client)
     plat = Platform.parse(platform) if isinstance(platform, str) else platform or host_platform()
-    top, top_type = client.get_manifest(ref.path, ref.digest or ref.tag or reference.DEFAULT_TAG)
+    top, top_type = raw_manifest(name, client=client)
     top_digest = Digest(ref.digest) if ref.digest else _digest.of_bytes(top)
     doc = parse_manifest(top, top_type or None)
     platforms: list[dict[str, Any]] = []
