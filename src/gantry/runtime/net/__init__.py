@@ -5,7 +5,8 @@
 - :mod:`~gantry.runtime.net.hosts`: ``--add-host`` parsing (``host-gateway``)
 - :mod:`~gantry.runtime.net.ipam`: persistent, locked state and address allocation
 - :mod:`~gantry.runtime.net.netns`: named network namespaces (``/run/netns``)
-- :mod:`~gantry.runtime.net.links`: bridge and veth over netlink (pyroute2)
+- :mod:`~gantry.runtime.net.links`: bridge and veth over netlink
+- :mod:`~gantry.runtime.net.rtnl`: the rtnetlink client under it (standard library only)
 - :mod:`~gantry.runtime.net.firewall`: the ``ip gantry`` nftables table
 
 See docs/network.md.

@@ -1,7 +1,8 @@
-"""Links, addresses and routes over netlink (pyroute2): the bridge and each container's veth.
+"""Links, addresses and routes over netlink: the bridge and each container's veth.
 
-Every call here talks netlink directly; no ``ip`` command lines are built. Interface names
-are produced by :mod:`gantry.runtime.net.manager` from hashes, never taken from users.
+Every call here talks rtnetlink directly (:mod:`gantry.runtime.net.rtnl`, standard library
+only); no ``ip`` command lines are built. Interface names are produced by
+:mod:`gantry.runtime.net.manager` from hashes, never taken from users.
 """
 
 from __future__ import annotations
@@ -12,65 +13,45 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from gantry.errors import ContainerError
+from gantry.runtime.net.rtnl import RT_TABLE_MAIN, RTNL
 
 #: Linux's limit on interface names (IFNAMSIZ minus the NUL).
 IFNAME_MAX = 15
 CONTAINER_IFNAME = "eth0"
 
 
-def _ipr(netns: str | os.PathLike[str] | None = None) -> Any:
-    from pyroute2 import IPRoute
-
-    if netns is None:
-        return IPRoute()
-    return IPRoute(netns=str(netns))
-
-
 @contextmanager
-def _netlink(what: str, netns: str | os.PathLike[str] | None = None) -> Iterator[Any]:
-    from pyroute2.netlink.exceptions import NetlinkError
-
+def _netlink(what: str, netns: str | os.PathLike[str] | None = None) -> Iterator[RTNL]:
     try:
-        with _ipr(netns) as ipr:
-            yield ipr
-    except NetlinkError as e:
-        code = e.code if isinstance(e.code, int) else 0
-        reason = os.strerror(code) if code else str(e)
+        with RTNL(netns) as nl:
+            yield nl
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
         raise ContainerError(f"{what}: {reason}") from e
 
 
-def _index(ipr: Any, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return int(found[0]) if found else None
-
-
 def link_exists(name: str, netns: str | os.PathLike[str] | None = None) -> bool:
-    with _netlink(f"looking up {name}", netns) as ipr:
-        return _index(ipr, name) is not None
+    with _netlink(f"looking up {name}", netns) as nl:
+        return nl.link_index(name) is not None
 
 
 def links(netns: str | os.PathLike[str] | None = None) -> list[str]:
     """Names of every link (in ``netns`` when given)."""
-    with _netlink("listing links", netns) as ipr:
-        return [str(msg.get_attr("IFLA_IFNAME")) for msg in ipr.get_links()]
+    with _netlink("listing links", netns) as nl:
+        return [link.name for link in nl.links()]
 
 
 def addresses(
     name: str, netns: str | os.PathLike[str] | None = None
 ) -> list[ipaddress.IPv4Interface]:
     """IPv4 addresses on ``name`` (empty when the link does not exist)."""
-    with _netlink(f"reading addresses of {name}", netns) as ipr:
-        idx = _index(ipr, name)
+    with _netlink(f"reading addresses of {name}", netns) as nl:
+        idx = nl.link_index(name)
         if idx is None:
             return []
-        out = []
-        for msg in ipr.get_addr(index=idx, family=2):
-            addr = msg.get_attr("IFA_ADDRESS")
-            out.append(ipaddress.IPv4Interface(f"{addr}/{msg['prefixlen']}"))
-        return out
+        return [ipaddress.IPv4Interface(f"{a.address}/{a.prefixlen}") for a in nl.addresses(idx)]
 
 
 def in_use_networks(ignore_link: str | None = None) -> list[ipaddress.IPv4Network]:
@@ -79,19 +60,17 @@ def in_use_networks(ignore_link: str | None = None) -> list[ipaddress.IPv4Networ
     ``ignore_link`` leaves out what is on that link (our own bridge, when re-checking it).
     """
     nets: set[ipaddress.IPv4Network] = set()
-    with _netlink("reading routes") as ipr:
-        skip = _index(ipr, ignore_link) if ignore_link else None
-        for msg in ipr.get_routes(family=2, table=254):
-            if msg["dst_len"] == 0 or (skip is not None and msg.get_attr("RTA_OIF") == skip):
+    with _netlink("reading routes") as nl:
+        skip = nl.link_index(ignore_link) if ignore_link else None
+        for r in nl.routes():
+            if r.table != RT_TABLE_MAIN or r.dst_len == 0 or (skip is not None and r.oif == skip):
                 continue
-            dst = msg.get_attr("RTA_DST")
-            if dst:
-                nets.add(ipaddress.IPv4Network(f"{dst}/{msg['dst_len']}", strict=False))
-        for msg in ipr.get_addr(family=2):
-            if skip is not None and msg["index"] == skip:
+            if r.dst:
+                nets.add(ipaddress.IPv4Network(f"{r.dst}/{r.dst_len}", strict=False))
+        for a in nl.addresses():
+            if skip is not None and a.index == skip:
                 continue
-            addr = msg.get_attr("IFA_ADDRESS")
-            net = ipaddress.IPv4Network(f"{addr}/{msg['prefixlen']}", strict=False)
+            net = ipaddress.IPv4Network(f"{a.address}/{a.prefixlen}", strict=False)
             if not net.is_loopback:
                 nets.add(net)
     return sorted(nets)
@@ -115,24 +94,18 @@ def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface, *, mtu: int | Non
     can be DNATed out of it, and IPv4 forwarding is switched on (as dockerd does).
     """
     created = False
-    with _netlink(f"creating bridge {name}") as ipr:
-        idx = _index(ipr, name)
+    with _netlink(f"creating bridge {name}") as nl:
+        idx = nl.link_index(name)
         if idx is None:
-            kw: dict[str, Any] = {"ifname": name, "kind": "bridge"}
-            if mtu:
-                kw["mtu"] = mtu
-            ipr.link("add", **kw)
-            idx = _index(ipr, name)
+            nl.add_bridge(name, mtu)
+            idx = nl.link_index(name)
             created = True
             if idx is None:
                 raise ContainerError(f"bridge {name} vanished right after creation")
-        have = {
-            (msg.get_attr("IFA_ADDRESS"), msg["prefixlen"])
-            for msg in ipr.get_addr(index=idx, family=2)
-        }
+        have = {(a.address, a.prefixlen) for a in nl.addresses(idx)}
         if (str(gateway.ip), gateway.network.prefixlen) not in have:
-            ipr.addr("add", index=idx, address=str(gateway.ip), prefixlen=gateway.network.prefixlen)
-        ipr.link("set", index=idx, state="up")
+            nl.add_address(idx, str(gateway.ip), gateway.network.prefixlen)
+        nl.set_up(idx)
     write_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
     write_sysctl("net.ipv4.ip_forward", "1")
     return created
@@ -140,26 +113,24 @@ def ensure_bridge(name: str, gateway: ipaddress.IPv4Interface, *, mtu: int | Non
 
 def delete_link(name: str, netns: str | os.PathLike[str] | None = None) -> bool:
     """Delete a link by name; False if it did not exist. Deleting one veth end deletes both."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    with _netlink(f"deleting {name}", netns) as ipr:
-        idx = _index(ipr, name)
+    with _netlink(f"deleting {name}", netns) as nl:
+        idx = nl.link_index(name)
         if idx is None:
             return False
         try:
-            ipr.link("del", index=idx)
-        except NetlinkError as e:
-            if e.code == errno.ENODEV:
+            nl.delete_link(idx)
+        except OSError as e:
+            if e.errno == errno.ENODEV:
                 return False
             raise
         return True
 
 
 def loopback_up(netns: str | os.PathLike[str]) -> None:
-    with _netlink("bringing up lo", netns) as ipr:
-        idx = _index(ipr, "lo")
+    with _netlink("bringing up lo", netns) as nl:
+        idx = nl.link_index("lo")
         if idx is not None:
-            ipr.link("set", index=idx, state="up")
+            nl.set_up(idx)
 
 
 def add_veth(
@@ -179,25 +150,16 @@ def add_veth(
     """
     fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with _netlink(f"creating veth {host_name}") as ipr:
-            br = _index(ipr, bridge)
+        with _netlink(f"creating veth {host_name}") as nl:
+            br = nl.link_index(bridge)
             if br is None:
                 raise ContainerError(f"bridge {bridge} does not exist")
-            peer: dict[str, Any] = {
-                "ifname": CONTAINER_IFNAME,
-                "net_ns_fd": fd,
-                "address": mac,
-            }
-            kw: dict[str, Any] = {"ifname": host_name, "kind": "veth", "peer": peer}
-            if mtu:
-                kw["mtu"] = mtu
-                peer["mtu"] = mtu
-            ipr.link("add", **kw)
-            idx = _index(ipr, host_name)
+            nl.add_veth(host_name, CONTAINER_IFNAME, peer_netns_fd=fd, peer_mac=mac, mtu=mtu)
+            idx = nl.link_index(host_name)
             if idx is None:
                 raise ContainerError(f"veth {host_name} vanished right after creation")
-            ipr.link("set", index=idx, master=br)
-            ipr.link("set", index=idx, state="up")
+            nl.set_master(idx, br)
+            nl.set_up(idx)
     finally:
         os.close(fd)
     hairpin = Path("/sys/class/net") / host_name / "brport" / "hairpin_mode"
@@ -206,12 +168,12 @@ def add_veth(
     except OSError as e:
         raise ContainerError(f"setting hairpin mode on {host_name}: {e.strerror}") from e
     with _netlink("configuring the container's interface", netns) as ns:
-        lo = _index(ns, "lo")
+        lo = ns.link_index("lo")
         if lo is not None:
-            ns.link("set", index=lo, state="up")
-        eth = _index(ns, CONTAINER_IFNAME)
+            ns.set_up(lo)
+        eth = ns.link_index(CONTAINER_IFNAME)
         if eth is None:
             raise ContainerError(f"{CONTAINER_IFNAME} did not arrive in {netns}")
-        ns.addr("add", index=eth, address=str(address.ip), prefixlen=address.network.prefixlen)
-        ns.link("set", index=eth, state="up")
-        ns.route("add", dst="0.0.0.0/0", gateway=str(gateway))
+        ns.add_address(eth, str(address.ip), address.network.prefixlen)
+        ns.set_up(eth)
+        ns.add_default_route(str(gateway))
