@@ -116,7 +116,11 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "system": (
         "Manage gantry",
-        {"df": "gantry.cli.system:df", "check": "gantry.cli.system:check"},
+        {
+            "df": "gantry.cli.system:df",
+            "prune": "gantry.cli.system:prune",
+            "check": "gantry.cli.system:check",
+        },
     ),
     "builder": (
         "Manage builds",

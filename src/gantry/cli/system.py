@@ -1,7 +1,8 @@
-"""``system df`` and ``system check``."""
+"""``system df``, ``system prune`` and ``system check``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -9,6 +10,7 @@ import click
 from gantry.cli import formatter
 from gantry.cli.images import IMAGE_HEADER, image_rows, list_format_option, open_store
 from gantry.cli.units import created_since, human_size, human_size_with_precision
+from gantry.errors import GantryError, UsageError
 
 DF_HEADER = {
     "Type": "TYPE",
@@ -80,10 +82,12 @@ def df(ctx: click.Context, fmt: str, verbose: bool) -> None:
 
     from gantry.containers import Containers
 
-    with open_store(ctx) as store:
-        usage = store.df()
-        images = {img.id: img for img in store.images()}
     with Containers(ctx.find_root().obj["root"]) as mgr:
+        # records of containers whose supervisor died say "running" until looked at
+        mgr.list(all=True)
+        with open_store(ctx) as store:
+            usage = store.df()
+            images = {img.id: img for img in store.images()}
         volumes = _volume_usage(mgr)
         if verbose:
             click.echo(_verbose(usage, images, volumes, mgr, time.time()), nl=False)
@@ -209,3 +213,184 @@ def check(ctx: click.Context, quick: bool) -> None:
         click.echo(f"Error: {n} problem{'s' if n != 1 else ''} found", err=True)
         raise click.exceptions.Exit(1)
     click.echo("No problems found")
+
+
+# ----------------------------------------------------------------------------- prune
+
+#: the filters ``system prune`` passes to every pruner (as docker's daemon accepts them)
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+@dataclass
+class SystemPruneReport:
+    """What ``system prune`` removed, stage by stage, and the bytes each freed."""
+
+    containers: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)  #: store Untagged / Deleted events
+    build_cache: list[str] = field(default_factory=list)
+    reclaimed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.reclaimed.values())
+
+
+def prune_warning(*, all_: bool, volumes: bool, filters: dict[str, list[str]]) -> str:
+    """docker/cli's confirmation text for ``system prune`` (without the `` [y/N] ``).
+
+    gantry has no user-defined networks, so Docker's "all networks not used by at least
+    one container" line is left out: nothing of the kind would be removed.
+    """
+    warnings = ["all stopped containers"]
+    if volumes:
+        warnings.append("all anonymous volumes not used by at least one container")
+    if all_:
+        warnings.append("all images without at least one container associated to them")
+    else:
+        warnings.append("all dangling images")
+    warnings.append("all build cache" if all_ else "unused build cache")
+    text = "WARNING! This will remove:" + "".join(f"\n  - {w}" for w in warnings) + "\n"
+    shown = [f"{k}={v}" for k in PRUNE_FILTERS for v in filters.get(k, [])]
+    if shown:
+        shown.sort(key=_natural_key)
+        text += "\n  Items to be pruned will be filtered with:"
+        text += "".join(f"\n  - {f}" for f in shown) + "\n"
+    return text + "\nAre you sure you want to continue?"
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    """sortorder.NaturalLess: runs of digits compare as numbers."""
+    import re
+
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p]
+
+
+def _check_prune_filters(filters: dict[str, list[str]], *, volumes: bool) -> dict[str, list[str]]:
+    """Refuse what a stage would refuse before anything is removed; ``until`` becomes one
+    instant (Unix seconds) so that every stage cuts at the same moment."""
+    from gantry.store.filters import parse_timestamp
+
+    for key in filters:
+        if key not in PRUNE_FILTERS:
+            raise UsageError(f"invalid filter '{key}'")
+    out = {k: list(v) for k, v in filters.items()}
+    until = out.get("until", [])
+    if until:
+        if volumes:
+            raise UsageError('The "until" filter is not supported with "--volumes"')
+        if len(until) > 1:
+            raise UsageError("more than one until filter specified")
+        try:
+            out["until"] = [f"{parse_timestamp(until[0]):.9f}"]
+        except UsageError as err:
+            raise UsageError(f"invalid value for 'until' filter: {err}") from None
+    return out
+
+
+def system_prune(
+    root: Any, *, all_: bool = False, volumes: bool = False, filters: dict[str, list[str]] | None
+) -> SystemPruneReport:
+    """docker's ``system prune`` over one root, in docker/cli's order: stopped containers,
+    then (``volumes``) anonymous volumes no container uses, then images (dangling, or with
+    ``all_`` every image no container uses), then build cache (not shared with an image,
+    or with ``all_`` all of it; records in use never).
+
+    ``filters``: ``until`` (containers created, images created and cache records last
+    used before it), ``label`` / ``label!`` (containers, volumes and images by their
+    labels; build-cache records carry none, so ``label=`` keeps every one of them).
+    """
+    from gantry.containers import Containers
+    from gantry.store.filters import match_labels
+
+    flt = _check_prune_filters(filters or {}, volumes=volumes)
+    include, exclude = flt.get("label", []), flt.get("label!", [])
+    report = SystemPruneReport()
+    with Containers(root) as mgr:
+        report.containers, report.reclaimed["containers"] = mgr.prune(flt)
+        if volumes:
+            freed = 0
+            for vol in mgr.volumes.list():
+                # as docker's system prune: anonymous volumes only, with or without -a
+                if not vol.anonymous or not match_labels(vol.labels, include, exclude):
+                    continue
+                users = mgr.volume_users(vol.name)
+                if users:
+                    continue
+                size = mgr.volumes.size(vol.name)
+                try:
+                    mgr.volumes.remove(vol.name, in_use_by=users)
+                except GantryError:
+                    continue
+                report.volumes.append(vol.name)
+                freed += size
+            report.reclaimed["volumes"] = freed
+        store = mgr.store
+        images = store.prune(all=all_, filters=flt)
+        report.images = list(images.deleted)
+        report.reclaimed["images"] = images.reclaimed
+        if not include:  # no record has a label: label=... matches none
+            until = float(flt["until"][0]) if flt.get("until") else None
+            cache = store.prune_cache(all=all_, until=until)
+            report.build_cache = list(cache.deleted)
+            report.reclaimed["build cache"] = cache.reclaimed
+    return report
+
+
+def render_prune(report: SystemPruneReport) -> str:
+    """docker/cli's output: a section per pruner that removed something, then the total."""
+    out: list[str] = []
+
+    def section(title: str, lines: list[str]) -> None:
+        if lines:
+            out.append(f"{title}:\n" + "".join(f"{line}\n" for line in lines) + "\n")
+
+    section("Deleted Containers", report.containers)
+    section("Deleted Volumes", report.volumes)
+    section(
+        "Deleted Images",
+        [
+            f"untagged: {ev.ref}" if hasattr(ev, "ref") else f"deleted: {ev.id}"
+            for ev in report.images
+        ],
+    )
+    section("Deleted build cache objects", [k.split(":", 1)[-1][:25] for k in report.build_cache])
+    out.append(f"Total reclaimed space: {human_size(report.total)}\n")
+    return "".join(out)
+
+
+def _prompt(message: str) -> bool:
+    """docker/cli's ``prompt.Confirm``: ``MESSAGE [y/N] `` and one line from stdin."""
+    import sys
+
+    click.echo(f"{message} [y/N] ", nl=False)
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
+    return answer.strip().lower() == "y"
+
+
+@click.command("prune", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-a", "--all", "all_", is_flag=True, help="Remove all unused images not just dangling ones"
+)
+@click.option("--volumes", is_flag=True, help="Prune anonymous volumes")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="filter",
+    help='Provide filter values (e.g. "label=<key>=<value>")',
+)
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.pass_context
+def prune(
+    ctx: click.Context, all_: bool, volumes: bool, filters: tuple[str, ...], force: bool
+) -> None:
+    """Remove unused data."""
+    from gantry.cli.images import parse_filters
+
+    flt = parse_filters(filters)
+    _check_prune_filters(flt, volumes=volumes)  # refuse bad filters before asking
+    if not force and not _prompt(prune_warning(all_=all_, volumes=volumes, filters=flt)):
+        return
+    report = system_prune(ctx.find_root().obj["root"], all_=all_, volumes=volumes, filters=flt)
+    click.echo(render_prune(report), nl=False)
