@@ -1,5 +1,11 @@
-"""Build benchmark: gantry vs ``buildah bud --layers`` (and ``docker build`` with BuildKit
-when ``--docker`` is given and a dockerd can be started) on the same Dockerfiles.
+"""Build benchmark: gantry vs ``buildah bud --layers`` vs ``docker build`` on the same Dockerfiles.
+
+Docker runs against a private dockerd (bench/_dockerd.py: own containerd and data root on
+/dev/shm, no bridge, no iptables: the host's network is left alone), with Debian's 20.10
+client and BuildKit (DOCKER_BUILDKIT=1); RUN steps get ``--network host`` as that daemon
+has no bridge. If BuildKit cannot build there, the legacy builder is timed instead (the
+row says which); ``--docker-legacy`` times both; ``--no-docker`` skips docker. The busybox
+base is imported into every tool from the same root filesystem tar.
 
 Cases (machine.md's table): multi-stage on busybox, 30 steps on busybox, 10,000 small
 files + one big file COPY, and -- with ``--debian`` -- a Python app on a Debian base
@@ -7,12 +13,14 @@ files + one big file COPY, and -- with ``--debian`` -- a Python app on a Debian 
 changing one late-copied file; medians of ``--runs``. Everything lives under a work
 directory on /dev/shm (tmpfs) unless ``--work`` says otherwise.
 
-    python bench/bench_build.py [--runs 3] [--big-mb 500] [--docker] [--debian]
+    python bench/bench_build.py [--runs 3] [--big-mb 500] [--no-docker] [--docker-legacy]
+                                [--debian] [--no-buildah]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -22,6 +30,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import _dockerd  # bench/_dockerd.py: this script's directory is on sys.path
 
 PROJECT = Path(__file__).resolve().parent.parent
 PY = str(PROJECT / ".venv" / "bin" / "python")
@@ -163,62 +173,55 @@ class Buildah(Tool):
         )
 
 
-class Docker(Tool):
-    name = "docker BuildKit"
+class DockerBuild(Tool):
+    """``docker build`` with the Debian 20.10 client (the 28 client has no buildx) against
+    the bench's private dockerd (bench/_dockerd.py). That daemon has no bridge, so RUN
+    steps get ``--network host``; BuildKit when it builds there, else the legacy builder."""
 
-    def __init__(self, work: Path) -> None:
-        self.data = work / "docker-data"
-        self.sock = work / "docker.sock"
-        self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                "--data-root",
-                str(self.data),
-                "--storage-driver=overlay2",
-                "--host",
-                f"unix://{self.sock}",
-                "--bip",
-                "172.29.0.1/24",
-                "--pidfile",
-                str(work / "docker.pid"),
-                "--exec-root",
-                str(work / "docker-exec"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "1"}
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["/usr/bin/docker", "info"], env=self.env, capture_output=True
-                ).returncode
-                == 0
-            ):
-                break
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise SystemExit("dockerd did not start")
+    CLI = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+    def __init__(self, daemon: _dockerd.Docker, *, buildkit: bool) -> None:
+        self.daemon = daemon
+        self.buildkit = buildkit
+        self.name = "docker BuildKit" if buildkit else "docker legacy"
+        self.env = {**daemon.env, "DOCKER_BUILDKIT": "1" if buildkit else "0"}
 
     def base(self, tag: str, rootfs_tar: Path) -> None:
-        sh("/usr/bin/docker", "import", str(rootfs_tar), tag, env=self.env)
+        p = self.daemon.run("image", "inspect", tag, check=False)
+        if p.returncode != 0:  # one import serves both builders of the daemon
+            sh(self.CLI, "import", str(rootfs_tar), tag, env=self.env)
 
     def build(self, ctx: Path, no_cache: bool = False) -> None:
         sh(
-            "/usr/bin/docker",
+            self.CLI,
             "build",
             "-q",
+            "--network",
+            "host",
             "-t",
             "bench:latest",
             *(["--no-cache"] if no_cache else []),
             str(ctx),
             env=self.env,
         )
+
+    def probe(self, work: Path) -> str | None:
+        """Why this builder cannot build a RUN step on this daemon (None: it can)."""
+        ctx = work / f"probe-{self.buildkit}"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo probe > /probe\n")
+        r = subprocess.run(
+            [self.CLI, "build", "-q", "--network", "host", "-t", "probe:1", str(ctx)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        shutil.rmtree(ctx)
+        self.daemon.run("rmi", "probe:1", check=False)
+        if r.returncode == 0:
+            return None
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit {r.returncode}"
 
 
 # ---------------------------------------------------------------- main
@@ -228,7 +231,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--big-mb", type=int, default=500)
-    ap.add_argument("--docker", action="store_true")
+    ap.add_argument("--no-docker", action="store_true", help="skip the docker rows")
+    ap.add_argument(
+        "--docker-legacy", action="store_true", help="also time docker's legacy builder"
+    )
+    ap.add_argument("--docker", action="store_true", help=argparse.SUPPRESS)  # on by default now
     ap.add_argument("--debian", action="store_true")
     ap.add_argument("--no-buildah", action="store_true")
     ap.add_argument("--work", default="/dev/shm")
@@ -239,78 +246,118 @@ def main() -> None:
     tools: list[Tool] = [Gantry(work)]
     if not a.no_buildah:
         tools.append(Buildah(work))
-    docker: Docker | None = None
+    missing: list[tuple[str, str]] = []  # (tool, why it has no numbers)
+    with contextlib.ExitStack() as stack:
+        try:
+            _run(a, work, tools, missing, stack)
+        finally:
+            stack.close()  # the daemon first: its mounts are under its own directory
+            subprocess.run(
+                ["umount", "-R", str(work / "buildah-root" / "overlay")], capture_output=True
+            )
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _docker_tools(
+    a: argparse.Namespace, work: Path, tar: Path, stack: contextlib.ExitStack
+) -> tuple[list[Tool], list[tuple[str, str]]]:
+    """The docker builders that work with a private dockerd, and why the others have no row."""
+    if a.no_docker:
+        return [], [("docker", "skipped (--no-docker)")]
+    if not _dockerd.available():
+        return [], [("docker", "dockerd, containerd or docker not installed")]
     try:
-        if a.docker:
-            docker = Docker(work)
-            tools.append(docker)
-        rootfs = work / "busybox"
-        sh(str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(rootfs))
-        tar = work / "busybox.tar"
-        sh("tar", "-C", str(rootfs), "-cf", str(tar), ".")
+        daemon = stack.enter_context(_dockerd.dockerd())
+    except (RuntimeError, TimeoutError) as err:
+        return [], [("docker", f"dockerd did not start: {str(err).splitlines()[0]}")]
+    version = _dockerd.version(daemon)
+    found: list[Tool] = []
+    missing: list[tuple[str, str]] = []
+    for buildkit in (True, False):
+        tool = DockerBuild(daemon, buildkit=buildkit)
+        tool.base("busybox", tar)
+        why = tool.probe(work)
+        if why is not None:
+            missing.append((tool.name, f"cannot build on dockerd {version}: {why}"))
+        elif not found or a.docker_legacy:
+            found.append(tool)  # legacy only when BuildKit failed, or when asked for
+    for t in found:
+        t.name += " (host net)"
+    return found, missing
+
+
+def _run(
+    a: argparse.Namespace,
+    work: Path,
+    tools: list[Tool],
+    missing: list[tuple[str, str]],
+    stack: contextlib.ExitStack,
+) -> None:
+    rootfs = work / "busybox"
+    sh(str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(rootfs))
+    tar = work / "busybox.tar"
+    sh("tar", "-C", str(rootfs), "-cf", str(tar), ".")
+    for t in tools:
+        t.base("busybox", tar)
+    dockers, why = _docker_tools(a, work, tar, stack)
+    tools += dockers
+    missing += why
+    cases: list[tuple[str, Callable[[Path], str]]] = [
+        ("multi-stage, busybox", ctx_multistage),
+        ("30 steps on busybox", ctx_30steps),
+        (f"10,000 files + {a.big_mb} MB file COPY", lambda d: ctx_bigcopy(d, a.big_mb)),
+    ]
+    if a.debian:
+        deb = work / "debian"
+        sh("debootstrap", "--variant=minbase", "bookworm", str(deb))
+        deb_tar = work / "debian.tar"
+        sh("tar", "-C", str(deb), "-cf", str(deb_tar), ".")
         for t in tools:
-            t.base("busybox", tar)
-        cases: list[tuple[str, Callable[[Path], str]]] = [
-            ("multi-stage, busybox", ctx_multistage),
-            ("30 steps on busybox", ctx_30steps),
-            (f"10,000 files + {a.big_mb} MB file COPY", lambda d: ctx_bigcopy(d, a.big_mb)),
-        ]
-        if a.debian:
-            deb = work / "debian"
-            sh("debootstrap", "--variant=minbase", "bookworm", str(deb))
-            deb_tar = work / "debian.tar"
-            sh("tar", "-C", str(deb), "-cf", str(deb_tar), ".")
-            for t in tools:
-                t.base("debian-base", deb_tar)
-            cases.insert(0, ("Python app on Debian (apt + COPY)", ctx_debian))
-        rows: list[tuple[str, str, float, float, float]] = []
-        for title, make in cases:
-            ctx = work / f"ctx-{len(rows)}"
-            ctx.mkdir()
-            late = make(ctx)
-            for t in tools:
-                cold, warm, late_t = [], [], []
-                for r in range(a.runs):
-                    cold.append(timed(t, ctx, no_cache=True))
-                    warm.append(timed(t, ctx))
-                    (ctx / late).write_text(f"changed {r} {time.time()}\n")
-                    late_t.append(timed(t, ctx))
-                rows.append(
-                    (
-                        title,
-                        t.name,
-                        statistics.median(cold),
-                        statistics.median(warm),
-                        statistics.median(late_t),
-                    )
+            t.base("debian-base", deb_tar)
+        cases.insert(0, ("Python app on Debian (apt + COPY)", ctx_debian))
+    rows: list[tuple[str, str, float, float, float]] = []
+    for title, make in cases:
+        ctx = work / f"ctx-{len(rows)}"
+        ctx.mkdir()
+        late = make(ctx)
+        for t in tools:
+            cold, warm, late_t = [], [], []
+            for n in range(a.runs):
+                cold.append(timed(t, ctx, no_cache=True))
+                warm.append(timed(t, ctx))
+                (ctx / late).write_text(f"changed {n} {time.time()}\n")
+                late_t.append(timed(t, ctx))
+            rows.append(
+                (
+                    title,
+                    t.name,
+                    statistics.median(cold),
+                    statistics.median(warm),
+                    statistics.median(late_t),
                 )
-                print(
-                    f"{title:<40} {t.name:<18} {rows[-1][2]:7.2f} {rows[-1][3]:7.2f} "
-                    f"{rows[-1][4]:7.2f}",
-                    file=sys.stderr,
+            )
+            print(
+                f"{title:<40} {t.name:<28} {rows[-1][2]:7.2f} {rows[-1][3]:7.2f} "
+                f"{rows[-1][4]:7.2f}",
+                file=sys.stderr,
+            )
+    print(f"\n{'case':<40} {'tool':<28} {'cold':>7} {'no-chg':>7} {'1 file':>7}   ratios vs gantry")
+    for title, _make in cases:
+        mine = next(r for r in rows if r[0] == title and r[1] == "gantry")
+        for r in rows:
+            if r[0] != title:
+                continue
+            ratio = (
+                ""
+                if r is mine
+                else "   "
+                + " / ".join(
+                    f"{x / y:.2f}x" if y else "-" for x, y in zip(r[2:], mine[2:], strict=True)
                 )
-        print(
-            f"\n{'case':<40} {'tool':<18} {'cold':>7} {'no-chg':>7} {'1 file':>7}   ratios vs gantry"
-        )
-        for title, _make in cases:
-            mine = next(r for r in rows if r[0] == title and r[1] == "gantry")
-            for r in rows:
-                if r[0] != title:
-                    continue
-                ratio = (
-                    ""
-                    if r is mine
-                    else "   "
-                    + " / ".join(f"{r[i] / mine[i]:.2f}x" if mine[i] else "-" for i in (2, 3, 4))
-                )
-                print(f"{r[0]:<40} {r[1]:<18} {r[2]:7.2f} {r[3]:7.2f} {r[4]:7.2f}{ratio}")
-    finally:
-        if docker is not None:
-            docker.stop()
-        subprocess.run(
-            ["umount", "-R", str(work / "buildah-root" / "overlay")], capture_output=True
-        )
-        shutil.rmtree(work, ignore_errors=True)
+            )
+            print(f"{r[0]:<40} {r[1]:<28} {r[2]:7.2f} {r[3]:7.2f} {r[4]:7.2f}{ratio}")
+    for name, reason in missing:
+        print(f"{'(every case)':<40} {name:<28} n/a: {reason}")
 
 
 if __name__ == "__main__":
