@@ -11,16 +11,20 @@ an optional fraction (``1700000000.5``). Errors carry Go's wording
 :func:`parse_duration` is Go's ``time.ParseDuration`` (exact: integer nanoseconds,
 the same overflow limits and messages).
 
+Also :func:`human_duration`, go-units' ``HumanDuration`` (``Less than a second``, ``About a
+minute``, ``3 weeks``), which ``ps``, ``images`` and friends print.
+
 Imports nothing of gantry but :mod:`gantry.errors`, so the store and the CLI both use it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 from gantry.errors import UsageError
 
-__all__ = ["parse_duration", "parse_duration_ns", "parse_timestamp", "quote"]
+__all__ = ["human_duration", "parse_duration", "parse_duration_ns", "parse_timestamp", "quote"]
 
 _NS = 1
 _UNIT_NS = {
@@ -361,3 +365,36 @@ def parse_timestamp(value: str, reference: float | None = None) -> float:
         return _parse_unix(value)
     except UsageError as err:
         raise UsageError(f"failed to parse value as time or duration: {err}") from None
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration`` of a duration in seconds."""
+    secs = int(seconds)
+    if secs < 1:
+        return "Less than a second"
+    if secs == 1:
+        return "1 second"
+    if secs < 60:
+        return f"{secs} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = _go_round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def _go_round(x: float) -> int:
+    """math.Round: half away from zero (Python's round() is half to even)."""
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)

@@ -4,7 +4,7 @@
   docker/go-units (``72.9MB`` with precision 3 in ``docker images``, ``1.049MB``
   with the default 4, ``3.42GiB`` binary);
 - :func:`from_human_size` / :func:`ram_in_bytes`: the inverse (``32kb``, ``1.5g``);
-- :func:`human_duration`: ``Less than a second``, ``About a minute``, ``3 weeks``...
+- :func:`human_duration` (from :mod:`gantry.timeutil`): ``Less than a second``, ``3 weeks``...
   and :func:`created_since` (``... ago``) as docker/cli prints CREATED columns;
 - :func:`parse_duration`: Go's ``time.ParseDuration`` (``1h30m``, ``300ms``), from
   :mod:`gantry.timeutil` (which also reads ``until=``/``since=`` values for every room);
@@ -15,13 +15,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from datetime import datetime, timezone
 
 from gantry.errors import UsageError
-from gantry.timeutil import parse_duration
+from gantry.timeutil import human_duration, parse_duration
 
 __all__ = [
     "bytes_size",
@@ -99,39 +98,6 @@ def from_human_size(text: str) -> int:
 def ram_in_bytes(text: str) -> int:
     """go-units ``RAMInBytes``: ``32k`` / ``32KiB`` -> 32768 (binary multiples)."""
     return _parse_size(text, 1024)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration`` of a duration in seconds."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = _go_round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
-def _go_round(x: float) -> int:
-    """math.Round: half away from zero (Python's round() is half to even)."""
-    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
 
 
 def created_since(created: float, now: float | None = None) -> str:

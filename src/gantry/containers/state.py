@@ -24,6 +24,7 @@ from typing import Any
 
 from gantry.errors import Conflict, NotFound
 from gantry.store import schema
+from gantry.timeutil import human_duration
 
 CREATED = "created"
 RUNNING = "running"
@@ -277,39 +278,11 @@ class ContainerDB:
 # ---------------------------------------------------------------------- status text
 
 
-def _human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration`` (same rules as ``gantry.cli.units.human_duration``)."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
 def status_text(c: Container, now: float | None = None) -> str:
     """Docker's ``State.String()``: ``Up 3 seconds``, ``Exited (0) 2 minutes ago``..."""
     now = time.time() if now is None else now
     if c.state in (RUNNING, PAUSED):
-        up = _human_duration(now - (c.started or now))
+        up = human_duration(now - (c.started or now))
         health = str(c.health.get("Status") or "")
         if c.state == PAUSED:
             return f"Up {up} (Paused)"
@@ -319,7 +292,7 @@ def status_text(c: Container, now: float | None = None) -> str:
             return f"Up {up} ({health})"
         return f"Up {up}"
     if c.state == RESTARTING:
-        ago = _human_duration(now - (c.finished or now))
+        ago = human_duration(now - (c.finished or now))
         return f"Restarting ({c.exit_code or 0}) {ago} ago"
     if c.state == REMOVING:
         return "Removal In Progress"
@@ -327,7 +300,7 @@ def status_text(c: Container, now: float | None = None) -> str:
         return "Dead"
     if c.state == CREATED or c.finished is None:
         return "Created"
-    ago = _human_duration(now - c.finished)
+    ago = human_duration(now - c.finished)
     return f"Exited ({c.exit_code if c.exit_code is not None else 0}) {ago} ago"
 
 
