@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
+import hashlib
 import ipaddress
 import json
+import re
 import shutil
 import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gantry.registry import RegistryConfig
+from gantry.registry.auth import key_id
 from gantry.registry.config import TokenAuthConfig, TokenIssuerConfig
 from gantry.registry.htpasswd import hash_password
 from test_registry_support import (
@@ -34,6 +39,7 @@ from test_registry_support import (
     registry_process,
     sha,
     skopeo,
+    wait_http,
 )
 
 SERVICE = "gantry-registry"
@@ -435,3 +441,170 @@ def test_tls(tmp_path: Path) -> None:
             "inspect", "--raw", "--cert-dir", str(certs), f"docker://{addr}/tls/app:v1"
         ).stdout
         assert sha(raw.encode()) == mdigest
+
+
+def test_key_id_is_libtrust_form(token_setup: dict[str, Any]) -> None:
+    """12 groups of 4 base32 characters, from the key's SPKI; one per key."""
+    kid = key_id(token_setup["key"].public_key())
+    assert re.fullmatch(r"([A-Z2-7]{4}:){11}[A-Z2-7]{4}", kid)
+    der = (
+        token_setup["key"]
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    raw = base64.b32decode(kid.replace(":", ""))
+    assert raw == hashlib.sha256(der).digest()[:30]
+    assert key_id(ec.generate_private_key(ec.SECP256R1()).public_key()) != kid
+
+
+def test_issued_tokens_name_their_key(tmp_path: Path, token_setup: dict[str, Any]) -> None:
+    """The token service puts ``kid`` in the JWT header; the verifier picks the key by
+    it, and a token naming a trusted kid but signed by another key is refused."""
+
+    async def body(c: Any) -> None:
+        tok = await get_token(c, "repository:alice/app:pull", basic("alice", "alicepw"))
+        assert jwt.get_unverified_header(tok)["kid"] == key_id(token_setup["key"].public_key())
+        r = await c.get("/v2/alice/app/tags/list", headers={"Authorization": f"Bearer {tok}"})
+        assert r.status == 404  # authorised; nothing pushed
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": SERVICE, "sub": "m", "iat": now, "exp": now + 300}
+        claims["access"] = [{"type": "repository", "name": "alice/app", "actions": ["pull"]}]
+        liar = jwt.encode(
+            claims,
+            ec.generate_private_key(ec.SECP256R1()),
+            algorithm="ES256",
+            headers={"kid": key_id(token_setup["key"].public_key())},
+        )
+        r = await c.get("/v2/alice/app/tags/list", headers={"Authorization": f"Bearer {liar}"})
+        assert r.status == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+    in_process(token_config(tmp_path, token_setup, "http://auth/token"), body)
+
+
+def certificate_for(key: Any, path: Path) -> Path:
+    """A self-signed certificate of the token key: distribution's rootcertbundle takes
+    certificates only."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gantry token signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@contextlib.contextmanager
+def distribution_with_tokens(tmp: Path, realm: str, bundle: Path) -> Iterator[str]:
+    """Debian's docker-registry (distribution 2.8) trusting tokens signed by ``bundle``."""
+    port = free_port()
+    cfg = tmp / "distribution.yml"
+    cfg.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "error", "accesslog": {"disabled": True}},
+                "storage": {"filesystem": {"rootdirectory": str(tmp / "dist-data")}},
+                "http": {"addr": f"127.0.0.1:{port}"},
+                "auth": {
+                    "token": {
+                        "realm": realm,
+                        "service": SERVICE,
+                        "issuer": ISSUER,
+                        "rootcertbundle": str(bundle),
+                    }
+                },
+            }
+        )
+    )
+    log = open(tmp / "distribution.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=log)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v2/", proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def bearer_status(url: str, token: str) -> int:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+def test_distribution_trusts_gantry_token_service(
+    tmp_path: Path, token_setup: dict[str, Any]
+) -> None:
+    """gantry's token service in front of distribution 2.8: its verifier finds the
+    signing key by the libtrust ``kid``; without it the same token is refused."""
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry (distribution) is not installed")
+    port = free_port()
+    conf = write_config(tmp_path, token_setup, port)
+    bundle = certificate_for(token_setup["key"], tmp_path / "token-cert.pem")
+    src = tmp_path / "src"
+    mdigest, _ = make_oci_layout(src)
+    realm = f"http://127.0.0.1:{port}/token"
+    with (
+        registry_process(tmp_path, "--config", str(conf), port=port) as (gantry_addr, _),
+        distribution_with_tokens(tmp_path, realm, bundle) as dist,
+    ):
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "alice:alicepw",
+            f"oci:{src}:latest",
+            f"docker://{dist}/alice/app:v1",
+        )
+        raw = skopeo(
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            "bob:bobpw",
+            f"docker://{dist}/alice/app:v1",
+        ).stdout
+        assert sha(raw.encode()) == mdigest
+        p = skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "bob:bobpw",
+            f"oci:{src}:latest",
+            f"docker://{dist}/alice/bobs:v1",
+            check=False,
+        )
+        assert p.returncode != 0
+        # the same grant signed by the same key, once with kid and once without
+        scope = "repository:alice/app:pull"
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://{gantry_addr}/token?service={SERVICE}&scope={scope}",
+                headers=basic("bob", "bobpw"),
+            ),
+            timeout=10,
+        ) as r:
+            tok = json.load(r)["token"]
+        claims = jwt.decode(tok, options={"verify_signature": False})
+        bare = jwt.encode(claims, token_setup["key"], algorithm="ES256")
+        url = f"http://{dist}/v2/alice/app/tags/list"
+        assert bearer_status(url, tok) == 200
+        assert bearer_status(url, bare) == 401

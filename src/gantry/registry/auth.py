@@ -13,6 +13,7 @@ import abc
 import asyncio
 import base64
 import binascii
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,20 @@ class HtpasswdAuth(Authenticator):
         return f'Basic realm="{self.realm}"'
 
 
+def key_id(public_key: Any) -> str:
+    """The libtrust key ID of ``public_key``: the ``kid`` distribution's token verifier
+    looks up among the keys of its ``rootcertbundle``.
+
+    SHA-256 of the key's DER SubjectPublicKeyInfo, its first 240 bits in base32,
+    in twelve groups of four joined by ``:`` (``ABCD:EFGH:...``).
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
+    return ":".join(b32[i : i + 4] for i in range(0, len(b32), 4))
+
+
 def load_verification_keys(path: Path) -> list[Any]:
     """Public keys from a PEM bundle of certificates and/or public keys."""
     from cryptography import x509
@@ -147,12 +162,21 @@ class TokenAuth(Authenticator):
         self.service = service
         self.issuer = issuer
         self.keys = load_verification_keys(rootcertbundle)
+        self.key_ids = {key_id(k): k for k in self.keys}
 
     def verify(self, token: str) -> dict[str, Any]:
         import jwt
 
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as e:
+            raise api_error("UNAUTHORIZED", f"invalid token: {e}") from None
+        named = self.key_ids.get(kid) if isinstance(kid, str) else None
+        # the key the token names first (one signature check instead of one per
+        # key); tokens without a known kid still try every trusted key
+        keys = [named] if named is not None else self.keys
         last: Exception | None = None
-        for key in self.keys:
+        for key in keys:
             try:
                 claims: dict[str, Any] = jwt.decode(
                     token,

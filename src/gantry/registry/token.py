@@ -31,7 +31,7 @@ from aiohttp import web
 
 from gantry.errors import UsageError
 
-from .auth import ALL_ACTIONS, basic_credentials
+from .auth import ALL_ACTIONS, basic_credentials, key_id
 from .config import TokenIssuerConfig
 from .htpasswd import Htpasswd
 
@@ -114,6 +114,8 @@ class TokenService:
         self.htpasswd = htpasswd
         self.policy = policy
         self.expiration = expiration
+        # distribution's verifier finds the signing key by this header
+        self.kid = key_id(key.public_key())
 
     @classmethod
     def from_config(cls, cfg: TokenIssuerConfig) -> TokenService:
@@ -171,7 +173,7 @@ class TokenService:
             "jti": str(uuid.uuid4()),
             "access": access,
         }
-        token = jwt.encode(claims, self.key, algorithm=self.algorithm)
+        token = jwt.encode(claims, self.key, algorithm=self.algorithm, headers={"kid": self.kid})
         issued = (
             datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat().replace("+00:00", "Z")
         )
