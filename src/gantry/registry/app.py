@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import re
@@ -36,7 +37,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -49,7 +50,7 @@ from gantry.oci import mediatypes as mt
 from . import auth as _auth
 from . import layout
 from .auth import Access, Authenticator, Identity
-from .backend import Backend, BlobInfo, ManifestRecord, parse_digest
+from .backend import REFERRERS_PAGE, Backend, BlobInfo, ManifestRecord, parse_digest
 from .config import RegistryConfig
 from .errcodes import api_error, error_body
 from .keys import IDENTITY_KEY, REQUEST_ID_KEY, USER_KEY
@@ -824,10 +825,27 @@ class Registry:
     async def _h_referrers(self, request: web.Request, name: str, digest: str) -> web.Response:
         d = parse_digest(digest)
         artifact_type = request.query.get("artifactType")
-        entries = await self.run(self.backend.referrers, name, d, artifact_type)
+        n, last_raw = _page_params(request)
+        last = parse_digest(last_raw) if last_raw else None
+        limit = REFERRERS_PAGE if n is None else n
+        entries: list[dict[str, Any]]
+        entries, more = await self.run(
+            functools.partial(
+                self.backend.referrers_page, name, d, artifact_type, last=last, limit=limit
+            )
+        )
         headers = {}
         if artifact_type is not None:
             headers["OCI-Filters-Applied"] = "artifactType"
+        if more and entries:
+            query = [("last", entries[-1]["digest"])]
+            if n is not None:
+                query.insert(0, ("n", str(n)))
+            if artifact_type is not None:
+                query.append(("artifactType", artifact_type))
+            headers["Link"] = (
+                f'</v2/{name}/referrers/{d}?{urlencode(query, safe=":/")}>; rel="next"'
+            )
         body = json.dumps(
             {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
         ).encode()

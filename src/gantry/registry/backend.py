@@ -26,6 +26,10 @@ from .names import is_tag, new_upload_id, validate_tag, validate_upload_id
 from .storage.base import FileInfo, FileWriter, PathNotFound, StorageDriver
 
 READ_CHUNK = 1 << 20
+#: referrers per page, and the JSON size a page stays under: the whole index
+#: must remain a manifest a client accepts (4 MiB)
+REFERRERS_PAGE = 1000
+REFERRERS_PAGE_BYTES = 1 << 20
 
 
 def parse_digest(value: str, code: str = "DIGEST_INVALID", status: int = 400) -> Digest:
@@ -380,23 +384,52 @@ class Backend:
     def referrers(
         self, name: str, subject: Digest, artifact_type: str | None
     ) -> list[dict[str, Any]]:
+        """Every referrer of ``subject`` (of ``artifact_type`` when given)."""
+        entries, _ = self.referrers_page(name, subject, artifact_type, limit=None, max_bytes=None)
+        return entries
+
+    def referrers_page(
+        self,
+        name: str,
+        subject: Digest,
+        artifact_type: str | None,
+        *,
+        last: Digest | None = None,
+        limit: int | None = REFERRERS_PAGE,
+        max_bytes: int | None = REFERRERS_PAGE_BYTES,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of referrers, in digest order after ``last``: at most ``limit``
+        descriptors and about ``max_bytes`` of JSON (at least one, so a client always
+        gets on). Returns the descriptors and whether more follow."""
         self.require_repo(name)
+        where = layout.referrers_dir(name, subject)
         try:
-            entries = self.driver.list(layout.referrers_dir(name, subject))
+            names = sorted(self.driver.list(where))
         except PathNotFound:
-            return []
+            return [], False
+        if last is not None:
+            after = f"{last.algorithm}-{last.hex}"
+            names = [e for e in names if e > after]
         out: list[dict[str, Any]] = []
-        for e in sorted(entries):
+        size = 0
+        for e in names:
             try:
-                desc = json.loads(
-                    self.driver.get_content(f"{layout.referrers_dir(name, subject)}/{e}")
-                )
+                raw = self.driver.get_content(f"{where}/{e}")
+                desc = json.loads(raw)
             except (PathNotFound, ValueError):
+                continue
+            if not isinstance(desc, dict):
                 continue
             if artifact_type is not None and desc.get("artifactType") != artifact_type:
                 continue
+            full = (limit is not None and len(out) >= limit) or (
+                max_bytes is not None and out and size + len(raw) + 2 > max_bytes
+            )
+            if full:
+                return out, True
             out.append(desc)
-        return out
+            size += len(raw) + 2
+        return out, False
 
 
 def _referrer(m: Manifest | Index, rec: ManifestRecord) -> dict[str, Any]:
