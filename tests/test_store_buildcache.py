@@ -273,7 +273,7 @@ def test_a_version_2_database_gets_media_type(root: Path) -> None:
     conn.execute("PRAGMA user_version = 2")
     conn.close()
     with Store(root) as s:
-        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
         rec = s.get_cache_record("k")
         assert rec is not None and rec.media_type == mt.DOCKER_LAYER and rec.created == 5.0
         new = s.put_cache_record(

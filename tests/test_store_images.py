@@ -36,10 +36,19 @@ def test_layout_and_schema(store: Store, root: Path) -> None:
     assert (root / "snapshots").is_dir()
     conn = sqlite3.connect(root / "meta.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    # 2 added images.last_tag_time, 3 build_cache.media_type (see test_store_migrate.py)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    # 2 added images.last_tag_time, 3 build_cache.media_type, 4 container_status
+    # (see test_store_migrate.py)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"images", "tags", "repo_digests", "snapshots", "containers", "build_cache"} <= tables
+    assert {
+        "images",
+        "tags",
+        "repo_digests",
+        "snapshots",
+        "containers",
+        "container_status",
+        "build_cache",
+    } <= tables
     # reopening is fine; a newer schema is refused
     Store(root).close()
     conn.execute("PRAGMA user_version = 99")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gantry.digest import Digest
 
@@ -151,6 +152,36 @@ class ImageUsage:
     shared_size: int  #: bytes of layers this image shares with other images
     unique_size: int  #: ``size - shared_size``
     containers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    """One container as the store keeps it (``containers`` + ``container_status``).
+
+    Times are Unix seconds. ``settings`` is Docker's ``Config``, ``HostConfig``,
+    ``Path``, ``Args``... (the ``containers.config`` JSON column).
+    """
+
+    id: str
+    name: str
+    image_id: str
+    image_ref: str  #: what the user typed (``docker ps`` IMAGE)
+    chain_id: str | None  #: top of the image's snapshot chain, held as ``container:<id>``
+    state: str  #: created|running|paused|restarting|removing|exited|dead
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    restart_count: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    supervisor_pid: int = 0
+    supervisor_start: int = 0  #: the supervisor's start time (``/proc/<pid>/stat`` ticks)
+    stop_requested: bool = False
+    health: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

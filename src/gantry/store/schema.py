@@ -9,7 +9,8 @@ The schema is versioned with ``PRAGMA user_version`` and created on first use
 under an exclusive ``flock`` on ``<root>/meta.lock``, so processes racing to
 initialize a fresh root do not trip over each other. An older database is
 migrated in place, in one transaction, under the same lock (``_MIGRATIONS``:
-1 -> 2 adds ``images.last_tag_time``; 2 -> 3 adds ``build_cache.media_type``).
+1 -> 2 adds ``images.last_tag_time``; 2 -> 3 adds ``build_cache.media_type``; 3 -> 4
+adds ``container_status``, which gantry.containers used to create on its own).
 
 Tables (all digests are ``algo:hex`` strings; times are Unix seconds, float):
 
@@ -25,7 +26,8 @@ Tables (all digests are ``algo:hex`` strings; times are Unix seconds, float):
                     directory number ``n`` (``snapshots/<n>/fs``) and ``ready`` flag
 ``snapshot_refs``   owner -> chain ID; the refcount of a snapshot is its row count
 ``layer_sizes``     cache: layer blob digest -> unpacked size (sum of tar entry sizes)
-``containers``      for the runtime room (schema only here)
+``containers``      one row per container (``Store.add_container`` and friends)
+``container_status`` what a container's supervisor maintains, same IDs as ``containers``
 ``build_cache``     cached build-step results (``Store.put_cache_record`` and friends)
 """
 
@@ -41,13 +43,29 @@ from pathlib import Path
 
 from gantry.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+#: per-container fields the supervisor maintains; gantry.containers created this table
+#: itself before version 4, with these columns: IF NOT EXISTS keeps its rows
+_CONTAINER_STATUS = """
+CREATE TABLE IF NOT EXISTS container_status (
+    id               TEXT PRIMARY KEY,
+    restart_count    INTEGER NOT NULL DEFAULT 0,
+    oom_killed       INTEGER NOT NULL DEFAULT 0,
+    error            TEXT NOT NULL DEFAULT '',
+    supervisor_pid   INTEGER NOT NULL DEFAULT 0,
+    supervisor_start INTEGER NOT NULL DEFAULT 0,
+    stop_requested   INTEGER NOT NULL DEFAULT 0,
+    health           TEXT NOT NULL DEFAULT '{}'
+)
+"""
 
 #: version -> statements that bring a database of that version to the next one
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE images ADD COLUMN last_tag_time REAL",),
     # the record's own layer media type: the chain's snapshot may come from another blob
     2: ("ALTER TABLE build_cache ADD COLUMN media_type TEXT",),
+    3: (_CONTAINER_STATUS,),
 }
 
 BUSY_TIMEOUT_MS = 30_000
@@ -130,7 +148,7 @@ CREATE TABLE layer_sizes (
     size    INTEGER NOT NULL                    -- unpacked: sum of tar entry sizes
 );
 
--- Containers (owned by gantry.runtime): one row per container. The container's
+-- Containers (gantry.containers, through the Store API): one row per container. The container's
 -- snapshot chain is held through snapshot_refs with owner 'container:<id>'.
 CREATE TABLE containers (
     id         TEXT PRIMARY KEY,                -- 64 hex
@@ -214,6 +232,7 @@ def _initialize(root: Path, conn: sqlite3.Connection) -> None:
                 for statement in ddl.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                conn.execute(_CONTAINER_STATUS)
             else:
                 while version < SCHEMA_VERSION:
                     for statement in _MIGRATIONS[version]:

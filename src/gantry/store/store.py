@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from gantry.config import default_root
 from gantry.content import ContentStore
@@ -55,12 +56,14 @@ from gantry.oci import ImageConfig, Manifest, chain_ids, parse_config
 from gantry.oci.manifest import MAX_MANIFEST_SIZE
 
 from . import _layers, buildcache, names, schema
+from . import containers as _containers
 from . import filters as _filters
 from .models import (
     BuildCacheDiskUsage,
     BuildCacheUsage,
     CachePruneReport,
     CacheRecord,
+    ContainerRecord,
     ContainersDiskUsage,
     ContainerUsage,
     DiskUsage,
@@ -1162,23 +1165,29 @@ class Store:
     def release(self, owner: str) -> list[str]:
         """Drop ``owner``'s holds; snapshots and blobs nobody uses any more are removed."""
         released = _Released()
-        dropped: list[str] = []
         with schema.write(self._conn) as c:
-            chains = [
-                str(r[0])
-                for r in c.execute(
-                    "SELECT chain_id FROM snapshot_refs WHERE owner = ?", (owner,)
-                ).fetchall()
-            ]
-            c.execute("DELETE FROM snapshot_refs WHERE owner = ?", (owner,))
-            now = time.time()
-            for (d,) in c.execute("SELECT digest FROM blob_refs WHERE owner = ?", (owner,)):
-                released.blobs[Digest(d)] = now
-            c.execute("DELETE FROM blob_refs WHERE owner = ?", (owner,))
-            for ch in chains:
-                if self._drop_snapshot_if_unused(c, ch, released):
-                    dropped.append(ch)
+            dropped = self._release_in(c, owner, released)
         self._finish(released)
+        return dropped
+
+    def _release_in(self, c: sqlite3.Connection, owner: str, released: _Released) -> list[str]:
+        """:meth:`release` inside the caller's write transaction; the caller then calls
+        :meth:`_finish` with ``released`` after the commit."""
+        dropped: list[str] = []
+        chains = [
+            str(r[0])
+            for r in c.execute(
+                "SELECT chain_id FROM snapshot_refs WHERE owner = ?", (owner,)
+            ).fetchall()
+        ]
+        c.execute("DELETE FROM snapshot_refs WHERE owner = ?", (owner,))
+        now = time.time()
+        for (d,) in c.execute("SELECT digest FROM blob_refs WHERE owner = ?", (owner,)):
+            released.blobs[Digest(d)] = now
+        c.execute("DELETE FROM blob_refs WHERE owner = ?", (owner,))
+        for ch in chains:
+            if self._drop_snapshot_if_unused(c, ch, released):
+                dropped.append(ch)
         return dropped
 
     # ------------------------------------------------------------ build cache
@@ -1245,6 +1254,67 @@ class Store:
         """``builder prune``: records not in use whose snapshot no image shares
         (``all``: those too), last used at or before ``until`` (Unix seconds) if given."""
         return buildcache.prune(self, all=all, until=until)
+
+    # ------------------------------------------------------------- containers
+
+    def add_container(
+        self,
+        container_id: str,
+        *,
+        name: str,
+        image_id: str,
+        image_ref: str,
+        chain_id: str | None = None,
+        state: str = "created",
+        created: float | None = None,
+        labels: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> ContainerRecord:
+        """Record a container (both its rows) and hold ``chain_id`` for it, in one
+        transaction: a taken name is Docker's ``Conflict`` (the container name "/x" is
+        already in use ...), an unknown chain :class:`NotFound`, and either leaves nothing.
+        ``settings``: Docker's ``Config``/``HostConfig``/``Path``/``Args``... as JSON."""
+        return _containers.add(
+            self,
+            container_id,
+            name=name,
+            image_id=image_id,
+            image_ref=image_ref,
+            chain_id=chain_id,
+            state=state,
+            created=created,
+            labels=labels,
+            settings=settings,
+        )
+
+    def container(self, container_id: str) -> ContainerRecord | None:
+        """The container with exactly this ID, or None."""
+        return _containers.get(self, container_id)
+
+    def find_container(self, ref: str) -> ContainerRecord:
+        """Docker's lookup: full ID, name (``/name`` too), unique ID prefix; NotFound
+        ("No such container: x", or "Multiple IDs found with provided prefix: x")."""
+        return _containers.lookup(self, ref)
+
+    def containers(self) -> list[ContainerRecord]:
+        """Every container, newest first (one query)."""
+        return _containers.records(self)
+
+    def update_container(
+        self, container_id: str, *, expect: Iterable[str] | None = None, **fields: Any
+    ) -> bool:
+        """Change columns of either table in one transaction: ``state``, ``started``,
+        ``finished``, ``exit_code``, ``pid``, ``name``, ``settings``, ``restart_count``,
+        ``oom_killed``, ``error``, ``supervisor_pid``, ``supervisor_start``,
+        ``stop_requested``, ``health`` (others: :class:`UsageError`). With ``expect``,
+        only when the state is one of those, checked under the same lock. False when the
+        container is gone or its state did not match."""
+        return _containers.update(self, container_id, fields, expect)
+
+    def remove_container(self, container_id: str) -> bool:
+        """Delete the container's rows and its holds in one transaction; snapshots and
+        blobs nobody else uses go after it. False when there was no such container."""
+        return _containers.remove(self, container_id)
 
     # ------------------------------------------------------------- reporting
 

@@ -1,0 +1,184 @@
+"""The Store's container records: ``containers`` + ``container_status`` in one transaction.
+
+Real SQLite and real snapshot holds; the migration cases start from a root that schema
+version 3 wrote, with and without the ``container_status`` table gantry.containers used
+to create itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gantry.errors import Conflict, NotFound, UsageError
+from gantry.store import ContainerRecord, Image, Store, schema
+from test_store_support import layer, make_image
+
+BASE = layer({"bin/sh": b"#!shell" * 100})
+APP = layer({"app/main.py": b"print('hi')\n" * 10})
+CID = "c" * 64
+CID2 = "c" * 12 + "d" * 52
+
+
+@pytest.fixture
+def store(root: Path) -> Iterator[Store]:
+    with Store(root) as s:
+        yield s
+
+
+def _top(store: Store, img: Image) -> str:
+    return str(store.layers(img)[-1].chain_id)
+
+
+def _add(store: Store, img: Image, cid: str = CID, name: str = "web") -> ContainerRecord:
+    return store.add_container(
+        cid,
+        name=name,
+        image_id=img.id,
+        image_ref="app",
+        chain_id=_top(store, img),
+        labels={"a": "1"},
+        settings={"Config": {"Cmd": ["sh"]}, "Path": "sh"},
+    )
+
+
+def test_add_holds_the_chain_in_the_same_transaction(store: Store) -> None:
+    img = make_image(store, [BASE, APP], tags=["app"])
+    rec = _add(store, img)
+    assert rec == store.container(CID)
+    assert (rec.name, rec.state, rec.image_id, rec.image_ref) == ("web", "created", img.id, "app")
+    assert rec.labels == {"a": "1"} and rec.settings["Path"] == "sh"
+    assert (rec.restart_count, rec.error, rec.health, rec.stop_requested) == (0, "", {}, False)
+    assert [s.refcount for s in store.snapshots()] == [2, 2]  # the image and the container
+    assert store.image(img.id).containers == 1
+    # the image goes (-f), the container keeps its layers
+    top = _top(store, img)
+    store.remove("app", force=True)
+    assert [s.refcount for s in store.snapshots()] == [1, 1]
+    assert [p.joinpath("app", "main.py").exists() for p in store.lowerdirs(top)] == [True, False]
+    assert store.remove_container(CID) is True
+    assert store.snapshots() == [] and list(store.content.iter_digests()) == []
+    assert store.container(CID) is None and store.remove_container(CID) is False
+
+
+def test_failed_add_leaves_nothing(store: Store) -> None:
+    img = make_image(store, [BASE], tags=["app"])
+    _add(store, img)
+    with pytest.raises(Conflict) as exc:
+        _add(store, img, cid=CID2)
+    assert str(exc.value) == (
+        'Conflict. The container name "/web" is already in use by container '
+        f'"{CID}". You have to remove (or rename) that container to be able to reuse that name.'
+    )
+    with pytest.raises(NotFound):
+        store.add_container(
+            CID2, name="other", image_id=img.id, image_ref="x", chain_id="sha256:" + "0" * 64
+        )
+    assert [c.id for c in store.containers()] == [CID]
+    owners = {r[0] for r in store._conn.execute("SELECT owner FROM snapshot_refs")}
+    assert owners == {f"image:{img.id}", f"container:{CID}"}
+    status = store._conn.execute("SELECT id FROM container_status").fetchall()
+    assert status == [(CID,)]
+
+
+def test_lookup_as_docker(store: Store) -> None:
+    img = make_image(store, [BASE], tags=["app"])
+    _add(store, img)
+    store.add_container(CID2, name="db", image_id=img.id, image_ref="app", created=time.time() + 1)
+    assert store.find_container(CID).name == "web"
+    assert store.find_container("web").id == CID
+    assert store.find_container("/db").id == CID2
+    assert store.find_container("ccccccccccccd").id == CID2
+    with pytest.raises(NotFound, match=r"^Multiple IDs found with provided prefix: ccc$"):
+        store.find_container("ccc")
+    with pytest.raises(NotFound, match=r"^No such container: nope$"):
+        store.find_container("nope")
+    assert [c.name for c in store.containers()] == ["db", "web"]  # newest first
+
+
+def test_update_both_tables_and_expect(store: Store) -> None:
+    img = make_image(store, [BASE], tags=["app"])
+    _add(store, img)
+    assert store.update_container(
+        CID,
+        state="running",
+        started=10.0,
+        pid=42,
+        supervisor_pid=7,
+        supervisor_start=99,
+        health={"Status": "starting"},
+        settings={"Path": "true"},
+    )
+    rec = store.container(CID)
+    assert rec is not None
+    assert (rec.state, rec.started, rec.pid, rec.supervisor_pid, rec.supervisor_start) == (
+        "running",
+        10.0,
+        42,
+        7,
+        99,
+    )
+    assert rec.health == {"Status": "starting"} and rec.settings == {"Path": "true"}
+    # the state check and the change are one transaction
+    assert not store.update_container(CID, expect=("created",), state="exited")
+    assert store.update_container(CID, expect=("running",), state="exited", exit_code=3)
+    rec = store.container(CID)
+    assert rec is not None and (rec.state, rec.exit_code) == ("exited", 3)
+    assert not store.update_container("f" * 64, state="exited")
+    with pytest.raises(UsageError, match="unknown container fields: bogus"):
+        store.update_container(CID, bogus=1)
+    store.add_container(CID2, name="db", image_id=img.id, image_ref="app")
+    with pytest.raises(Conflict, match='"/db" is already in use'):
+        store.update_container(CID, name="db")
+    assert store.update_container(CID, name="web2")
+    assert store.find_container("web2").id == CID
+
+
+def test_records_from_the_containers_room_read_back(store: Store, root: Path) -> None:
+    """gantry.containers' own ContainerDB and the Store API see the same rows."""
+    from gantry.containers.state import ContainerDB
+
+    img = make_image(store, [BASE], tags=["app"])
+    _add(store, img)
+    db = ContainerDB(root)
+    try:
+        theirs = db.by_id(CID)
+        assert theirs is not None and theirs.labels == {"a": "1"} and theirs.path == "sh"
+        db.update(CID, state="exited", exit_code=1, restart_count=2, error="boom")
+    finally:
+        db.close()
+    rec = store.container(CID)
+    assert rec is not None
+    assert (rec.state, rec.exit_code, rec.restart_count, rec.error) == ("exited", 1, 2, "boom")
+
+
+def _v3(root: Path, *, with_status: bool) -> None:
+    """Make ``root`` look as schema version 3 left it."""
+    conn = sqlite3.connect(root / "meta.db", isolation_level=None)
+    if not with_status:
+        conn.execute("DROP TABLE container_status")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+
+
+@pytest.mark.parametrize("with_status", [False, True])
+def test_v3_root_gains_container_status(root: Path, with_status: bool) -> None:
+    with Store(root) as s:
+        img = make_image(s, [BASE], tags=["app"])
+        _add(s, img)
+        s.update_container(CID, restart_count=5)
+    _v3(root, with_status=with_status)
+    with Store(root) as s:
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        rec = s.container(CID)
+        assert rec is not None and rec.name == "web"
+        # made by gantry.containers before version 4: its rows stay; otherwise defaults
+        assert rec.restart_count == (5 if with_status else 0)
+        assert s.update_container(CID, stop_requested=True)
+        rec = s.container(CID)
+        assert rec is not None and rec.stop_requested
+        assert s.check() == []
