@@ -182,3 +182,20 @@ def test_v3_root_gains_container_status(root: Path, with_status: bool) -> None:
         rec = s.container(CID)
         assert rec is not None and rec.stop_requested
         assert s.check() == []
+
+
+def test_check_finds_orphan_holds_and_unheld_layers(store: Store) -> None:
+    img = make_image(store, [BASE, APP], tags=["app"])
+    top = _top(store, img)
+    _add(store, img)
+    assert store.check(verify_blobs=False) == []
+    # a create killed between its hold and its insert (the old two-step way)
+    store.hold(f"container:{CID2}", top)
+    problems = store.check(verify_blobs=False)
+    assert [(p.kind, p.subject) for p in problems] == [("orphan-hold", CID2)]
+    store.release(f"container:{CID2}")
+    # a container whose hold went missing
+    store.release(f"container:{CID}")
+    problems = store.check(verify_blobs=False)
+    assert [(p.kind, p.subject) for p in problems] == [("unheld-layers", top)]
+    assert CID in problems[0].message

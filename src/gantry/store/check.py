@@ -2,12 +2,14 @@
 
 Every blob is re-hashed (``verify_blobs``), and every reference is followed:
 tags and repo digests -> images -> manifest -> config and layers (present, and
-agreeing with each other) -> snapshots. Garbage (unreferenced blobs, old
-ingests) is not a problem; GC reclaims it.
+agreeing with each other) -> snapshots; containers and the layers they hold.
+Garbage (unreferenced blobs, old ingests) is not a problem; GC reclaims it.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gantry.errors import GantryError
@@ -112,6 +114,7 @@ def run_check(store: Store, *, verify_blobs: bool = True) -> list[Problem]:
         " ON s.chain_id = r.chain_id WHERE s.chain_id IS NULL"
     ):
         add(Problem("missing-snapshot", chain, f"{owner}: references missing snapshot {chain}"))
+    _check_containers(c, add)
     for snap in store.snapshots():
         if snap.ready and not snap.path.is_dir():
             add(
@@ -131,3 +134,39 @@ def run_check(store: Store, *, verify_blobs: bool = True) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _check_containers(c: sqlite3.Connection, add: Callable[[Problem], None]) -> None:
+    """A container holds its image's chain as ``container:<id>``; a hold without its
+    container (a create killed between the two, with code that did not use
+    ``Store.add_container``) keeps layers forever, a container without its hold may lose
+    them to the next ``rmi``."""
+    held: dict[str, set[str]] = {}
+    for owner, chain in c.execute(
+        "SELECT owner, chain_id FROM snapshot_refs WHERE owner GLOB 'container:*'"
+    ):
+        held.setdefault(str(owner)[len("container:") :], set()).add(str(chain))
+    for (owner,) in c.execute(
+        "SELECT DISTINCT owner FROM blob_refs WHERE owner GLOB 'container:*'"
+    ):
+        held.setdefault(str(owner)[len("container:") :], set())
+    rows = c.execute("SELECT id, chain_id FROM containers ORDER BY id").fetchall()
+    known = {str(r[0]) for r in rows}
+    for cid in sorted(set(held) - known):
+        add(
+            Problem(
+                "orphan-hold",
+                cid,
+                f"container:{cid} holds layers but there is no such container "
+                "(a create killed half way, or one in progress)",
+            )
+        )
+    for cid, chain in rows:
+        if chain and str(chain) not in held.get(str(cid), set()):
+            add(
+                Problem(
+                    "unheld-layers",
+                    str(chain),
+                    f"container {cid}: its image's snapshot {chain} is not held for it",
+                )
+            )
