@@ -321,33 +321,8 @@ def write_bundle(
         sysctl=dict(hc.get("Sysctls") or {}),
     )
     spec = ocispec.generate(options)
-    _limit_capabilities(spec)
     ocispec.write_config(bundle, spec)
     return spec
-
-
-def host_capabilities() -> set[str] | None:
-    """The capabilities in our own bounding set (None if /proc does not say)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapBnd:"):
-                mask = int(line.split()[1], 16)
-                return {c for i, c in enumerate(ocispec.ALL_CAPABILITIES) if mask >> i & 1}
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _limit_capabilities(spec: dict[str, Any]) -> None:
-    """Never ask for a capability this process lacks (``--privileged`` on a host without
-    CAP_SYS_RESOURCE, say): runc would refuse to start. Docker does the same, asking only
-    for the capabilities it has itself."""
-    have = host_capabilities()
-    caps = spec.get("process", {}).get("capabilities")
-    if have is None or not isinstance(caps, dict):
-        return
-    for key, values in caps.items():
-        caps[key] = [c for c in values if c in have]
 
 
 def _make_workdir(rootfs: Path, workdir: str, uid: int, gid: int) -> None:

@@ -287,21 +287,42 @@ def normalize_capability(name: str) -> str:
     return n
 
 
+def host_capabilities() -> frozenset[str] | None:
+    """The capabilities in this process's bounding set (None if /proc does not say)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return frozenset(c for i, c in enumerate(ALL_CAPABILITIES) if mask >> i & 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def capabilities(
     cap_add: Sequence[str] = (), cap_drop: Sequence[str] = (), *, privileged: bool = False
 ) -> list[str]:
-    """Docker's rules: start from the defaults (or all, privileged), add, then drop."""
+    """Docker's rules: start from the defaults (or all, privileged), add, then drop.
+
+    Only capabilities this process has itself are given (as dockerd does): asking runc for
+    one outside our bounding set (``--privileged`` where CAP_SYS_RESOURCE is withheld from
+    us, say) would make it refuse to start the container.
+    """
+    have = host_capabilities()
     if privileged:
-        return list(ALL_CAPABILITIES)
-    add = [normalize_capability(c) for c in cap_add]
-    drop = [normalize_capability(c) for c in cap_drop]
-    base = [] if "ALL" in drop else list(DEFAULT_CAPABILITIES)
-    if "ALL" in add:
         base = list(ALL_CAPABILITIES)
-    for c in add:
-        if c != "ALL" and c not in base:
-            base.append(c)
-    return [c for c in base if c not in drop]
+    else:
+        add = [normalize_capability(c) for c in cap_add]
+        drop = [normalize_capability(c) for c in cap_drop]
+        base = [] if "ALL" in drop else list(DEFAULT_CAPABILITIES)
+        if "ALL" in add:
+            base = list(ALL_CAPABILITIES)
+        for c in add:
+            if c != "ALL" and c not in base:
+                base.append(c)
+        base = [c for c in base if c not in drop]
+    return base if have is None else [c for c in base if c in have]
 
 
 def capped_rlimits(rlimits: Sequence[Rlimit] | None) -> list[Rlimit]:

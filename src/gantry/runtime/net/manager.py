@@ -327,15 +327,26 @@ def _healthy(ep: Endpoint) -> bool:
     return True
 
 
-def _release(ep: Endpoint, config: NetworkConfig) -> bool:
-    """Remove whatever of ``ep`` exists (rules, veth, netns); True if something was removed."""
+def _release(ep: Endpoint, config: NetworkConfig, *, recorded: bool = True) -> bool:
+    """Remove whatever of ``ep`` exists (rules, veth, netns); True if something was removed.
+
+    A ``recorded`` endpoint without published ports never had rules: nft is not asked (an
+    exec of nft is most of a teardown's cost). One without a record is searched for all.
+    """
     cid = ep.container_id
     removed = False
     if ep.mode.startswith("container:"):
         return False
-    removed |= firewall.remove_container(ep.table or config.table, cid) > 0
-    removed |= links.delete_link(ep.veth or veth_name(cid))
     path = ep.netns or str(netns_path(cid, config))
+    veth = ep.veth or veth_name(cid)
+    if not recorded and not os.path.lexists(path) and not links.link_exists(veth):
+        # setup records an endpoint before it makes anything and adds rules last (after the
+        # namespace and the veth): with neither there, there is nothing of it left
+        return False
+    if ep.ports or not recorded:
+        removed |= firewall.remove_container(ep.table or config.table, cid) > 0
+    if ep.mode == "bridge" or not recorded:
+        removed |= links.delete_link(veth)
     removed |= netns.remove(path)
     return removed
 
@@ -423,7 +434,7 @@ def setup(
         sf.save(state)  # recorded before anything exists: a crash leaves something to tear down
         try:
             if os.path.lexists(path) or links.link_exists(ep.veth or ""):
-                _release(ep, cfg)  # leftovers of an earlier attempt that lost its record
+                _release(ep, cfg, recorded=False)  # leftovers of an attempt that lost its record
             netns.create(path)
             net = ipaddress.IPv4Network(state.subnet or "")
             links.add_veth(
@@ -477,7 +488,7 @@ def teardown(
     with sf.transaction() as state:
         ep = state.endpoints.get(cid)
         had = ep is not None
-        removed = _release(ep or Endpoint(cid, "bridge"), cfg)
+        removed = _release(ep or Endpoint(cid, "bridge"), cfg, recorded=had)
         if had:
             del state.endpoints[cid]
             sf.save(state)
