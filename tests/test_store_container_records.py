@@ -7,7 +7,11 @@ to create itself.
 
 from __future__ import annotations
 
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +203,50 @@ def test_check_finds_orphan_holds_and_unheld_layers(store: Store) -> None:
     problems = store.check(verify_blobs=False)
     assert [(p.kind, p.subject) for p in problems] == [("unheld-layers", top)]
     assert CID in problems[0].message
+
+
+# create / update / rmi -f / remove containers in a loop until killed
+LOOP = """
+import sys
+sys.path.insert(0, {tests!r})
+from gantry.store import Store
+from test_store_support import layer, make_image
+s = Store({root!r})
+i = 0
+while True:
+    lay = layer({{f"f{{i % 5}}": b"x" * 3000}})
+    img = make_image(s, [lay], tags=[f"app:{{i % 3}}"], salt=str(i % 5))
+    cid = f"{{i:064x}}"
+    s.add_container(cid, name=f"c{{i}}", image_id=img.id, image_ref="app",
+                    chain_id=s.layers(img)[-1].chain_id)
+    s.update_container(cid, expect=("created",), state="exited", exit_code=0, restart_count=1)
+    if i % 2:
+        s.remove(f"app:{{i % 3}}", force=True)
+    if i >= 2:
+        s.remove_container(f"{{i - 2:064x}}")
+    i += 1
+    print(i, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_container_changes_leaves_check_clean(shm_tmp: Path) -> None:
+    root = shm_tmp / "root"
+    code = LOOP.format(tests=str(Path(__file__).resolve().parent), root=str(root))
+    rng = random.Random(7)
+    for kills in range(1, 9):
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        child.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.2))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        with Store(root) as s:
+            assert s.check(verify_blobs=False) == [], f"after kill {kills}"
+            for rec in s.containers():
+                # every container's layers are there to mount
+                assert rec.chain_id is not None and s.lowerdirs(rec.chain_id)
+            # start the next run with fresh names
+            for rec in s.containers():
+                s.remove_container(rec.id)
