@@ -1,19 +1,26 @@
-"""``gantry run`` against podman: one short container, and 50 detached ones.
+"""``gantry run`` against podman and docker: one short container, and 50 detached ones.
 
 Rows (seconds, wall clock):
   * ``run --rm busybox true``: median (and min/max) of N runs (BENCH_RUNS, default 20),
-    gantry with the default bridge network and with ``--network none``, podman likewise;
-  * 50 containers started with ``run -d busybox sleep 300`` in a loop, then all removed with
-    one ``rm -f``: time to start, time to remove, and what is left afterwards (containers,
-    mounts, runc state, supervisors / conmons, network namespaces).
-Both tools get a private root on /dev/shm and the same busybox root filesystem (gantry
-import -> gantry save -> podman load). Docker rows need a dockerd started by hand and are
-left out here (no dockerd on this machine by default). The machine is shared and has two
-cores: compare tools by the ratios of one run.
+    with the default bridge network and with ``--network none``, for gantry, podman and
+    docker;
+  * DETACHED (BENCH_DETACHED, default 50) containers started with ``run -d busybox sleep
+    300`` in a loop, then all removed with one ``rm -f``: time to start, time to remove,
+    and what is left afterwards (containers, mounts, runtime state, supervisors / conmons /
+    shims, network namespaces).
+Every tool gets a private root on /dev/shm and the same busybox root filesystem (gantry
+import -> gantry save -> podman load / docker load). Docker is a private dockerd
+(bench/_dockerd.py) that must leave the host's network alone, so it runs with
+``--bridge=none``: its bridge rows are n/a and its detached loop uses ``--network none``
+(said in the row). BENCH_DOCKER=0 leaves docker out. The machine is shared and has two
+cores: compare tools by the ratios of one run, and run under the bench lock:
+
+    flock /tmp/gantry-bench.lock .venv/bin/python bench/bench_run.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -23,15 +30,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import _dockerd  # bench/_dockerd.py: this script's directory is on sys.path
+
 PROJECT = Path(__file__).resolve().parent.parent
 GANTRY = [sys.executable, "-m", "gantry"]
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 DETACHED = int(os.environ.get("BENCH_DETACHED", "50"))
+WITH_DOCKER = os.environ.get("BENCH_DOCKER", "1") != "0"
 
 
-def sh(cmd: list[str], env: dict[str, str] | None = None, **kw: object) -> str:
-    p = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, check=False,
-                       **kw)  # type: ignore[call-overload]  # fmt: skip
+def sh(cmd: list[str], env: dict[str, str] | None = None) -> str:
+    p = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-2000:]}")
     return str(p.stdout.decode())
@@ -47,33 +56,64 @@ def stats(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})"
 
 
-def leftovers_gantry(root: Path) -> dict[str, int]:
-    mounts = _mounts_under(root)
-    ctrs = len(list((root / "containers").iterdir())) if (root / "containers").exists() else 0
-    runc = sh(["runc", "--root", str(root / "runtime" / "runc"), "list", "-q"]).split()
-    sups = 0
+def _procs_named(prefix: str, under: Path | None = None) -> int:
+    n = 0
     for e in os.listdir("/proc"):
-        if e.isdigit() and _comm(e).startswith("gantry-supervis"):
+        if not e.isdigit() or not _comm(e).startswith(prefix):
+            continue
+        if under is not None:
             try:
-                if os.readlink(f"/proc/{e}/cwd").startswith(str(root) + "/"):
-                    sups += 1
+                if not os.readlink(f"/proc/{e}/cwd").startswith(str(under) + "/"):
+                    continue
             except OSError:
                 continue
-    netns = [n for n in os.listdir("/run/netns")] if os.path.isdir("/run/netns") else []
-    return {"containers": ctrs, "mounts": mounts, "runc": len(runc), "supervisors": sups,
-            "netns(all gantry)": sum(1 for n in netns if n.startswith("gantry"))}  # fmt: skip
+        n += 1
+    return n
+
+
+def leftovers_gantry(root: Path) -> dict[str, int]:
+    ctrs = len(list((root / "containers").iterdir())) if (root / "containers").exists() else 0
+    runc = sh(["runc", "--root", str(root / "runtime" / "runc"), "list", "-q"]).split()
+    netns = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    return {
+        "containers": ctrs,
+        "mounts": _mounts_under(root),
+        "runc": len(runc),
+        "supervisors": _procs_named("gantry-supervis", root),
+        "netns(all gantry)": sum(1 for n in netns if n.startswith("gantry")),
+    }
 
 
 def leftovers_podman(pod: list[str], root: Path) -> dict[str, int]:
-    ctrs = sh([*pod, "ps", "-aq"]).split()
-    mounts = _mounts_under(root)
-    conmons = sum(1 for e in os.listdir("/proc") if e.isdigit() and _comm(e) == "conmon")
-    return {"containers": len(ctrs), "mounts": mounts, "conmon (all)": conmons}
+    return {
+        "containers": len(sh([*pod, "ps", "-aq"]).split()),
+        "mounts": _mounts_under(root),
+        "conmon (all)": _procs_named("conmon"),
+    }
+
+
+def leftovers_docker(docker: _dockerd.Docker) -> dict[str, int]:
+    ps = docker.run("ps", "-aq").stdout.split()
+    return {
+        "containers": len(ps),
+        "mounts": _mounts_under(docker.base / "data") + _mounts_under(docker.base / "exec"),
+        "shims": len(_dockerd_shims(docker)),
+    }
+
+
+def _dockerd_shims(docker: _dockerd.Docker) -> list[int]:
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit() and _comm(e).startswith("containerd-shim"):
+            with contextlib.suppress(OSError):
+                if str(docker.base).encode() in Path(f"/proc/{e}/cmdline").read_bytes():
+                    out.append(int(e))
+    return out
 
 
 def _mounts_under(root: Path) -> int:
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    return sum(1 for line in lines if str(root) in line.split()[4])
+    return sum(1 for line in lines if line.split()[4].startswith(str(root)))
 
 
 def _comm(pid: str) -> str:
@@ -83,74 +123,123 @@ def _comm(pid: str) -> str:
         return ""
 
 
+def one_shot_rows(label: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
+    timed(cmd, env)  # warm: runtime probe, snapshot unpack, page cache
+    return stats([timed(cmd, env) for _ in range(RUNS)])
+
+
+def detached_loop(
+    name: str, base_cmd: list[str], env: dict[str, str] | None, leftovers: object
+) -> str:
+    """Start DETACHED containers, count the running ones, rm -f them all; the table row."""
+    t0 = time.perf_counter()
+    ids = [sh([*base_cmd, "run", "-d", *EXTRA[name], "busybox:latest", "sleep", "300"], env)
+           .strip() for _ in range(DETACHED)]  # fmt: skip
+    started = time.perf_counter() - t0
+    running = len(sh([*base_cmd, "ps", "-q"], env).split())
+    t0 = time.perf_counter()
+    sh([*base_cmd, "rm", "-f", *RM_FLAGS[name], *ids], env)
+    removed = time.perf_counter() - t0
+    assert callable(leftovers)
+    left = leftovers()
+    deadline = time.monotonic() + 10  # supervisors finish their clean-up after rm returns
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = leftovers()
+    return (f"| {name} | {started:.2f} | {running} | {removed:.2f} | "
+            f"{', '.join(f'{k} {v}' for k, v in left.items())} |")  # fmt: skip
+
+
+EXTRA: dict[str, list[str]] = {"gantry": [], "podman": [], "docker (--network none)": []}
+RM_FLAGS: dict[str, list[str]] = {
+    "gantry": [],
+    "podman": ["-t", "0"],
+    "docker (--network none)": [],
+}
+
+
 def main() -> None:
+    print(f"uptime before: {sh(['uptime']).strip()}")
     base = Path(tempfile.mkdtemp(prefix="bench-run-", dir="/dev/shm"))
     groot = base / "gantry"
     genv = {"GANTRY_ROOT": str(groot), "PYTHONPATH": str(PROJECT / "src")}
     pod = ["podman", "--root", str(base / "podman"), "--runroot", str(base / "podman-run"),
            "--storage-driver", "overlay"]  # fmt: skip
     podman = shutil.which("podman") is not None
-    try:
-        rootfs = base / "rootfs"
-        sh([str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(rootfs)])
-        tar = base / "bb.tar"
-        sh(["tar", "-C", str(rootfs), "-cf", str(tar), "."])
-        sh([*GANTRY, "import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest"], genv)
-        if podman:
+    docker_why = ""
+    if not WITH_DOCKER:
+        docker_why = "BENCH_DOCKER=0"
+    elif not _dockerd.available():
+        docker_why = "dockerd/containerd/docker not installed"
+    with contextlib.ExitStack() as stack:
+        docker: _dockerd.Docker | None = None
+        try:
+            rootfs = base / "rootfs"
+            sh([str(PROJECT / "scripts" / "busybox-rootfs.sh"), str(rootfs)])
+            tar = base / "bb.tar"
+            sh(["tar", "-C", str(rootfs), "-cf", str(tar), "."])
+            sh([*GANTRY, "import", "--change", 'CMD ["sh"]', str(tar), "busybox:latest"], genv)
             archive = base / "bb-image.tar"
             sh([*GANTRY, "save", "-o", str(archive), "busybox:latest"], genv)
-            sh([*pod, "load", "-i", str(archive)])
-        rows: list[tuple[str, str]] = []
-        for label, extra in (("bridge (default)", []), ("--network none", ["--network", "none"])):
-            cmd = [*GANTRY, "run", "--rm", *extra, "busybox", "true"]
-            timed(cmd, genv)  # warm: runtime probe, snapshot unpack
-            rows.append(
-                (f"gantry run --rm {label}", stats([timed(cmd, genv) for _ in range(RUNS)]))
-            )
             if podman:
-                pcmd = [*pod, "run", "--rm", *extra, "busybox:latest", "true"]
-                timed(pcmd)
-                rows.append((f"podman run --rm {label}", stats([timed(pcmd) for _ in range(RUNS)])))
-        print(f"## run --rm busybox true, median of {RUNS} (s)")
-        for name, value in rows:
-            print(f"| {name} | {value} |")
+                sh([*pod, "load", "-i", str(archive)])
+            if not docker_why:
+                try:
+                    docker = stack.enter_context(_dockerd.dockerd())
+                    docker.run("load", "-i", str(archive))
+                except (RuntimeError, TimeoutError, AssertionError) as e:
+                    docker, docker_why = None, f"private dockerd failed: {str(e)[:200]}"
+            dcmd = [] if docker is None else [docker.cli]
+            denv = None if docker is None else docker.env
 
-        print(f"\n## {DETACHED} detached containers: start loop, then one rm -f (s)")
-        t0 = time.perf_counter()
-        ids = [sh([*GANTRY, "run", "-d", "busybox", "sleep", "300"], genv).strip()
-               for _ in range(DETACHED)]  # fmt: skip
-        started = time.perf_counter() - t0
-        running = len(sh([*GANTRY, "ps", "-q"], genv).split())
-        t0 = time.perf_counter()
-        sh([*GANTRY, "rm", "-f", *ids], genv)
-        removed = time.perf_counter() - t0
-        deadline = time.monotonic() + 10  # supervisors finish their clean-up after rm returns
-        while leftovers_gantry(groot)["supervisors"] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        print(f"| gantry | start {started:.2f} | running {running} | rm -f {removed:.2f} | "
-              f"left {leftovers_gantry(groot)} |")  # fmt: skip
-        if podman:
-            t0 = time.perf_counter()
-            pids = [sh([*pod, "run", "-d", "busybox:latest", "sleep", "300"]).strip()
-                    for _ in range(DETACHED)]  # fmt: skip
-            started = time.perf_counter() - t0
-            running = len(sh([*pod, "ps", "-q"]).split())
-            t0 = time.perf_counter()
-            sh([*pod, "rm", "-f", "-t", "0", *pids])
-            removed = time.perf_counter() - t0
-            print(f"| podman | start {started:.2f} | running {running} | rm -f {removed:.2f} | "
-                  f"left {leftovers_podman(pod, base)} |")  # fmt: skip
-    finally:
-        subprocess.run([*GANTRY, "rm", "-f", *sh([*GANTRY, "ps", "-aq"], genv).split()],
-                       env={**os.environ, **genv}, capture_output=True, check=False)  # fmt: skip
-        if podman:
-            subprocess.run([*pod, "rm", "-af", "-t", "0"], capture_output=True, check=False)
-            subprocess.run([*pod, "system", "reset", "-f"], capture_output=True, check=False)
-        for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
-            mp = line.split()[4]
-            if mp.startswith(str(base)):
-                subprocess.run(["umount", "-l", mp], check=False)
-        shutil.rmtree(base, ignore_errors=True)
+            rows: list[tuple[str, str]] = []
+            for label, extra in (("bridge (default)", []), ("--network none", ["--network", "none"])):  # fmt: skip
+                rows.append((f"gantry {label}", one_shot_rows(
+                    label, [*GANTRY, "run", "--rm", *extra, "busybox", "true"], genv)))  # fmt: skip
+                if podman:
+                    rows.append((f"podman {label}", one_shot_rows(
+                        label, [*pod, "run", "--rm", *extra, "busybox:latest", "true"])))  # fmt: skip
+                if docker is None:
+                    rows.append((f"docker {label}", f"n/a ({docker_why})"))
+                elif not extra:
+                    rows.append((f"docker {label}", "n/a (the private dockerd runs with "
+                                 "--bridge=none: it must not touch the host's network)"))  # fmt: skip
+                else:
+                    rows.append((f"docker {label}", one_shot_rows(
+                        label, [*dcmd, "run", "--rm", *extra, "busybox:latest", "true"], denv)))  # fmt: skip
+            print(f"\n## run --rm busybox true, median of {RUNS} (s)\n")
+            print("| tool, network | seconds |\n|---|---|")
+            for name, value in rows:
+                print(f"| {name} | {value} |")
+
+            print(f"\n## {DETACHED} x run -d busybox sleep 300 in a loop, then one rm -f (s)\n")
+            print(
+                "| tool | start all | running | rm -f all | left afterwards |\n|---|---|---|---|---|"
+            )
+            print(detached_loop("gantry", GANTRY, genv, lambda: leftovers_gantry(groot)))
+            if podman:
+                print(detached_loop("podman", pod, None, lambda: leftovers_podman(pod, base)))
+            if docker is not None:
+                d = docker
+                EXTRA["docker (--network none)"] = ["--network", "none"]
+                print(detached_loop("docker (--network none)", dcmd, denv,
+                                    lambda: leftovers_docker(d)))  # fmt: skip
+            else:
+                print(f"| docker | n/a ({docker_why}) | | | |")
+        finally:
+            subprocess.run([*GANTRY, "rm", "-f", *sh([*GANTRY, "ps", "-aq"], genv).split()],
+                           env={**os.environ, **genv}, capture_output=True, check=False)  # fmt: skip
+            if podman:
+                subprocess.run([*pod, "rm", "-af", "-t", "0"], capture_output=True, check=False)
+                subprocess.run([*pod, "system", "reset", "-f"], capture_output=True, check=False)
+            if docker is not None:
+                docker.run("rm", "-f", *docker.run("ps", "-aq").stdout.split(), check=False)
+    for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+        mp = line.split()[4]
+        if mp.startswith(str(base)):
+            subprocess.run(["umount", "-l", mp], check=False)
+    shutil.rmtree(base, ignore_errors=True)
+    print(f"\nuptime after: {sh(['uptime']).strip()}")
 
 
 if __name__ == "__main__":
