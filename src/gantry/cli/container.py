@@ -28,18 +28,18 @@ def _root(ctx: click.Context) -> Path:
     return Path(ctx.find_root().obj["root"])
 
 
-def _open(ctx: click.Context) -> Any:
+def open_containers(ctx: click.Context) -> Any:
     from gantry.containers import Containers
 
     return Containers(_root(ctx))
 
 
-def _each(
+def for_each(
     ctx: click.Context, refs: Sequence[str], action: Callable[[Any, str], None], what: str
 ) -> None:
     """Run ``action`` per container; print the ref on success, errors at the end (exit 1)."""
     failed: list[str] = []
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for ref in refs:
             try:
                 action(mgr, ref)
@@ -52,6 +52,66 @@ def _each(
         click.echo(f"Error: failed to {what} containers: {', '.join(failed)}", err=True)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def list_options(filter_help: str) -> Callable[[Any], Any]:
+    """``-f/--filter`` and ``--format`` of the listing verbs (``ps``, ``volume ls``)."""
+
+    def apply(f: Any) -> Any:
+        f = click.option(
+            "--format",
+            "fmt",
+            default="",
+            metavar="string",
+            help="Format output using a custom template",
+        )(f)
+        return click.option(
+            "-f", "--filter", "filters", multiple=True, metavar="filter", help=filter_help
+        )(f)
+
+    return apply
+
+
+def format_option(f: Any) -> Any:
+    """``-f/--format`` of the ``inspect`` verbs (containers, volumes, any object)."""
+    return click.option(
+        "-f",
+        "--format",
+        "fmt",
+        default="",
+        metavar="string",
+        help="Format output using a custom template",
+    )(f)
+
+
+def _stop_options(f: Any) -> Any:
+    """``-s/--signal`` and ``-t/--time`` of ``stop`` and ``restart``."""
+    f = click.argument("containers", nargs=-1, required=True)(f)
+    f = click.option(
+        "-t",
+        "--time",
+        "--timeout",
+        "timeout",
+        type=int,
+        default=None,
+        metavar="int",
+        help="Seconds to wait before killing the container",
+    )(f)
+    return click.option(
+        "-s", "--signal", "sig", metavar="string", help="Signal to send to the container"
+    )(f)
+
+
+def print_pruned(what: str, removed: Sequence[str], reclaimed: int) -> None:
+    """The report of ``container prune``/``volume prune``: ``Deleted WHAT:``, one per line."""
+    from gantry.cli.units import human_size
+
+    if removed:
+        click.echo(f"Deleted {what}:")
+        for name in removed:
+            click.echo(name)
+        click.echo("")
+    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
 
 
 # ------------------------------------------------------------------------------- ps
@@ -233,17 +293,7 @@ class ContainerRow(formatter.Row):
 @click.option(
     "-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)"
 )
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="filter",
-    help="Filter output based on conditions provided",
-)
-@click.option(
-    "--format", "fmt", default="", metavar="string", help="Format output using a custom template"
-)
+@list_options("Filter output based on conditions provided")
 @click.option(
     "-n",
     "--last",
@@ -275,7 +325,7 @@ def ps(ctx: click.Context, all_: bool, filters: tuple[str, ...], fmt: str, last:
         last = 1
     show_all = all_ or last > 0 or bool(flt.get("status")) or bool(flt.get("exited"))
     now = time.time()
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         containers = mgr.list(all=True)
 
         def lookup(ref: str) -> Any:
@@ -319,7 +369,7 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers: tuple
     if attach or interactive:
         if len(containers) > 1:
             raise UsageError("you cannot start and attach multiple containers at once")
-        with _open(ctx) as mgr:
+        with open_containers(ctx) as mgr:
             c = mgr.get(containers[0])
 
             def tee(stream: str, chunk: bytes) -> None:
@@ -331,49 +381,27 @@ def start(ctx: click.Context, attach: bool, interactive: bool, containers: tuple
                 c.id, stdin=sys.stdin.fileno() if interactive else None, tee=tee
             )
         ctx.exit(code)
-    _each(ctx, containers, lambda mgr, ref: mgr.start(ref), "start")
+    for_each(ctx, containers, lambda mgr, ref: mgr.start(ref), "start")
 
 
 @click.command("stop", context_settings=CTX)
-@click.option("-s", "--signal", "sig", metavar="string", help="Signal to send to the container")
-@click.option(
-    "-t",
-    "--time",
-    "--timeout",
-    "timeout",
-    type=int,
-    default=None,
-    metavar="int",
-    help="Seconds to wait before killing the container",
-)
-@click.argument("containers", nargs=-1, required=True)
+@_stop_options
 @click.pass_context
 def stop(
     ctx: click.Context, sig: str | None, timeout: int | None, containers: tuple[str, ...]
 ) -> None:
     """Stop one or more running containers."""
-    _each(ctx, containers, lambda mgr, ref: mgr.stop(ref, timeout=timeout, signal=sig), "")
+    for_each(ctx, containers, lambda mgr, ref: mgr.stop(ref, timeout=timeout, signal=sig), "")
 
 
 @click.command("restart", context_settings=CTX)
-@click.option("-s", "--signal", "sig", metavar="string", help="Signal to send to the container")
-@click.option(
-    "-t",
-    "--time",
-    "--timeout",
-    "timeout",
-    type=int,
-    default=None,
-    metavar="int",
-    help="Seconds to wait before killing the container",
-)
-@click.argument("containers", nargs=-1, required=True)
+@_stop_options
 @click.pass_context
 def restart(
     ctx: click.Context, sig: str | None, timeout: int | None, containers: tuple[str, ...]
 ) -> None:
     """Restart one or more containers."""
-    _each(ctx, containers, lambda mgr, ref: mgr.restart(ref, timeout=timeout, signal=sig), "")
+    for_each(ctx, containers, lambda mgr, ref: mgr.restart(ref, timeout=timeout, signal=sig), "")
 
 
 @click.command("kill", context_settings=CTX)
@@ -389,7 +417,7 @@ def restart(
 @click.pass_context
 def kill(ctx: click.Context, sig: str, containers: tuple[str, ...]) -> None:
     """Kill one or more running containers."""
-    _each(ctx, containers, lambda mgr, ref: mgr.kill(ref, sig), "")
+    for_each(ctx, containers, lambda mgr, ref: mgr.kill(ref, sig), "")
 
 
 @click.command("rm", context_settings=CTX)
@@ -414,7 +442,7 @@ def rm(
             if not force:
                 raise
 
-    _each(ctx, containers, action, "")
+    for_each(ctx, containers, action, "")
 
 
 @click.command("wait", context_settings=CTX)
@@ -423,7 +451,7 @@ def rm(
 def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
     """Block until one or more containers stop, then print their exit codes."""
     failed = False
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for ref in containers:
             try:
                 click.echo(str(mgr.wait(ref)))
@@ -477,7 +505,7 @@ def logs(ctx: click.Context, details: bool, follow: bool, since: str | None, tai
     now = time.time()
     since_ns = int(parse_timestamp(since, now) * 1e9) if since else None
     until_ns = int(parse_timestamp(until, now) * 1e9) if until else None
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         c = mgr.get(container)
         if str(c.host_config.get("LogConfig", {}).get("Type", "json-file")) == "none":
             raise UsageError("configured logging driver does not support reading")
@@ -509,7 +537,7 @@ def logs(ctx: click.Context, details: bool, follow: bool, since: str | None, tai
 # --------------------------------------------------------------------------- inspect
 
 
-def _render_docs(docs: list[Any], fmt: str) -> None:
+def render_docs(docs: list[Any], fmt: str) -> None:
     from gantry.cli.images import render_inspect
     from gantry.cli.template import Struct
 
@@ -535,14 +563,7 @@ def _struct(v: Any, name: str = "container.InspectResponse") -> Any:
 
 
 @click.command("inspect", context_settings=CTX)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default="",
-    metavar="string",
-    help="Format output using a custom template",
-)
+@format_option
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_context
@@ -550,13 +571,13 @@ def inspect(ctx: click.Context, fmt: str, size: bool, containers: tuple[str, ...
     """Display detailed information on one or more containers."""
     docs: list[Any] = []
     errors: list[str] = []
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for ref in containers:
             try:
                 docs.append(mgr.inspect(ref, size=size))
             except NotFound as err:
                 errors.append(str(err))
-    _render_docs(docs, fmt)
+    render_docs(docs, fmt)
     for msg in errors:
         click.echo(f"Error: {msg}", err=True)
     if errors:
@@ -564,14 +585,7 @@ def inspect(ctx: click.Context, fmt: str, size: bool, containers: tuple[str, ...
 
 
 @click.command("inspect", context_settings=CTX)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default="",
-    metavar="string",
-    help="Format output using a custom template",
-)
+@format_option
 @click.option(
     "-s", "--size", is_flag=True, help="Display total file sizes if the type is container"
 )
@@ -593,7 +607,7 @@ def inspect_any(
 
     docs: list[Any] = []
     errors: list[str] = []
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for ref in names:
             if type_ in (None, "container"):
                 try:
@@ -614,7 +628,7 @@ def inspect_any(
                     continue
             errors.append(f"No such object: {ref}")
     try:
-        _render_docs(docs, fmt)
+        render_docs(docs, fmt)
     except TemplateError:
         raise
     for msg in errors:
@@ -639,16 +653,10 @@ def inspect_any(
 def prune(ctx: click.Context, filters: tuple[str, ...], force: bool) -> None:
     """Remove all stopped containers."""
     from gantry.cli.images import confirm, parse_filters
-    from gantry.cli.units import human_size
 
     flt = parse_filters(filters)
     if not force and not confirm("WARNING! This will remove all stopped containers."):
         return
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         removed, reclaimed = mgr.prune(flt)
-    if removed:
-        click.echo("Deleted Containers:")
-        for cid in removed:
-            click.echo(cid)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    print_pruned("Containers", removed, reclaimed)

@@ -5,19 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import click
 
+from gantry.cli.container import open_containers
 from gantry.errors import NotFound, UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
-
-
-def _open(ctx: click.Context) -> Any:
-    from gantry.containers import Containers
-
-    return Containers(Path(ctx.find_root().obj["root"]))
 
 
 def _split_arg(arg: str) -> tuple[str | None, str]:
@@ -52,7 +46,7 @@ def cp(
         raise UsageError("copying between containers is not supported")
     if not s_ctr and not d_ctr:
         raise UsageError("must specify at least one container source")
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         if s_ctr:
             with fs.rootfs(mgr, s_ctr) as root:
                 fs.stat_in(root, s_path, follow=follow_link)  # "Could not find the file"
@@ -144,7 +138,7 @@ def export(ctx: click.Context, output: str | None, container: str) -> None:
 
     if output is None and sys.stdout.isatty():
         raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         mgr.get(container)
         if output is None:
             fs.export(mgr, container, sys.stdout.buffer)
@@ -186,7 +180,7 @@ def commit(ctx: click.Context, author: str, change: tuple[str, ...], message: st
     """Create a new image from a container's changes."""
     from gantry.containers.commit import commit as do_commit
 
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         c = mgr.get(container)
         config = None
         if change:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from gantry.cli import formatter
-from gantry.errors import GantryError, UsageError
+from gantry.cli.container import (
+    for_each,
+    format_option,
+    list_options,
+    open_containers,
+    print_pruned,
+    render_docs,
+)
+from gantry.errors import UsageError
 
 CTX = {"help_option_names": ["-h", "--help"]}
-
-
-def _open(ctx: click.Context) -> Any:
-    from gantry.containers import Containers
-
-    return Containers(Path(ctx.find_root().obj["root"]))
 
 
 @click.command("create", context_settings=CTX)
@@ -37,7 +38,7 @@ def create(ctx: click.Context, driver: str, label: tuple[str, ...], opt: tuple[s
         raise UsageError(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
     labels = dict(v.partition("=")[::2] for v in label)
     options = dict(v.partition("=")[::2] for v in opt)
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         vol = mgr.volumes.create(name, labels=labels, options=options)
     click.echo(vol.name)
 
@@ -65,17 +66,7 @@ class VolumeRow(formatter.Row):
 
 
 @click.command("ls", context_settings=CTX)
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="filter",
-    help='Provide filter values (e.g. "dangling=true")',
-)
-@click.option(
-    "--format", "fmt", default="", metavar="string", help="Format output using a custom template"
-)
+@list_options('Provide filter values (e.g. "dangling=true")')
 @click.option("-q", "--quiet", is_flag=True, help="Only display volume names")
 @click.pass_context
 def ls(ctx: click.Context, filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
@@ -88,7 +79,7 @@ def ls(ctx: click.Context, filters: tuple[str, ...], fmt: str, quiet: bool) -> N
         if key not in ("dangling", "name", "label", "driver"):
             raise UsageError(f"invalid filter '{key}'")
     rows = []
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for vol in mgr.volumes.list():
             users = mgr.volume_users(vol.name)
             if "name" in flt and not any(n in vol.name for n in flt["name"]):
@@ -113,29 +104,20 @@ def ls(ctx: click.Context, filters: tuple[str, ...], fmt: str, quiet: bool) -> N
 
 
 @click.command("inspect", context_settings=CTX)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default="",
-    metavar="string",
-    help="Format output using a custom template",
-)
+@format_option
 @click.argument("names", nargs=-1, required=True)
 @click.pass_context
 def inspect(ctx: click.Context, fmt: str, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes."""
-    from gantry.cli.container import _render_docs
-
     docs, errors = [], []
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for n in names:
             vol = mgr.volumes.find(n)
             if vol is None:
                 errors.append(f"get {n}: no such volume")
             else:
                 docs.append(vol.inspect())
-    _render_docs(docs, fmt)
+    render_docs(docs, fmt)
     for e in errors:
         click.echo(f"Error response from daemon: {e}", err=True)
     if errors:
@@ -148,18 +130,12 @@ def inspect(ctx: click.Context, fmt: str, names: tuple[str, ...]) -> None:
 @click.pass_context
 def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more volumes."""
-    failed = False
-    with _open(ctx) as mgr:
-        for n in names:
-            try:
-                mgr.volumes.remove(n, in_use_by=mgr.volume_users(n), force=force)
-            except GantryError as err:
-                click.echo(f"Error response from daemon: {err}", err=True)
-                failed = True
-                continue
-            click.echo(n)
-    if failed:
-        raise click.exceptions.Exit(1)
+    for_each(
+        ctx,
+        names,
+        lambda mgr, n: mgr.volumes.remove(n, in_use_by=mgr.volume_users(n), force=force),
+        "",
+    )
 
 
 @click.command("prune", context_settings=CTX)
@@ -178,7 +154,6 @@ def rm(ctx: click.Context, force: bool, names: tuple[str, ...]) -> None:
 def prune(ctx: click.Context, all_: bool, filters: tuple[str, ...], force: bool) -> None:
     """Remove unused local volumes."""
     from gantry.cli.images import confirm, parse_filters
-    from gantry.cli.units import human_size
     from gantry.store.filters import match_labels
 
     flt = parse_filters(filters)
@@ -192,7 +167,7 @@ def prune(ctx: click.Context, all_: bool, filters: tuple[str, ...], force: bool)
     ):
         return
     removed, reclaimed = [], 0
-    with _open(ctx) as mgr:
+    with open_containers(ctx) as mgr:
         for vol in mgr.volumes.list():
             if not all_ and not vol.anonymous:
                 continue
@@ -204,9 +179,4 @@ def prune(ctx: click.Context, all_: bool, filters: tuple[str, ...], force: bool)
             mgr.volumes.remove(vol.name)
             removed.append(vol.name)
             reclaimed += size
-    if removed:
-        click.echo("Deleted Volumes:")
-        for n in removed:
-            click.echo(n)
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
+    print_pruned("Volumes", removed, reclaimed)

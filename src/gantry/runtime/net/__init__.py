@@ -12,24 +12,59 @@
 See docs/network.md.
 """
 
-from gantry.runtime.net.hosts import parse_add_host, resolve_extra_hosts
-from gantry.runtime.net.manager import (
-    NetworkConfig,
-    NetworkInfo,
-    PublishedPort,
-    endpoints,
-    inspect,
-    remove_network,
-    setup,
-    teardown,
-)
-from gantry.runtime.net.ports import (
-    PortMapping,
-    from_port_bindings,
-    parse_publish,
-    parse_publish_all,
-    publish_exposed,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gantry.runtime.net.hosts import parse_add_host, resolve_extra_hosts
+    from gantry.runtime.net.manager import (
+        NetworkConfig,
+        NetworkInfo,
+        PublishedPort,
+        endpoints,
+        inspect,
+        remove_network,
+        setup,
+        teardown,
+    )
+    from gantry.runtime.net.ports import (
+        PortMapping,
+        from_port_bindings,
+        parse_publish,
+        parse_publish_all,
+        publish_exposed,
+    )
+
+#: Where each name lives; imported on first use (``-p`` parsing must not load netlink, nft
+#: and IPAM code).
+_WHERE = {
+    "parse_add_host": "hosts",
+    "resolve_extra_hosts": "hosts",
+    "NetworkConfig": "manager",
+    "NetworkInfo": "manager",
+    "PublishedPort": "manager",
+    "endpoints": "manager",
+    "inspect": "manager",
+    "remove_network": "manager",
+    "setup": "manager",
+    "teardown": "manager",
+    "PortMapping": "ports",
+    "from_port_bindings": "ports",
+    "parse_publish": "ports",
+    "parse_publish_all": "ports",
+    "publish_exposed": "ports",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:  # a submodule (``from gantry.runtime.net import links``) is imported
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "NetworkConfig",
