@@ -41,7 +41,7 @@ from gantry.oci import (
 from gantry.store import Image, Store
 
 from .changes import apply_changes
-from .layer import Limits, scan
+from .layer import BackgroundSink, Limits, scan, spare_core
 
 
 def _target(name: str | None) -> str | None:
@@ -88,7 +88,18 @@ def import_image(
                 f = source
             with content.writer() as w:
                 gz = CompressingWriter(w, "gzip")
-                result = scan(f, sink=gz.write, limits=limits)
+                # compressing, hashing and writing the layer happen on a second thread
+                # while this one reads, checks and hashes the tar: two cores, not one
+                sink = BackgroundSink(gz.write) if spare_core() else None
+                try:
+                    result = scan(f, sink=sink or gz.write, limits=limits)
+                except BaseException:
+                    if sink is not None:
+                        with contextlib.suppress(Exception):  # the scan's error is the one to tell
+                            sink.close()
+                    raise
+                if sink is not None:
+                    sink.close()
                 gz.close()
         layer_digest, layer_size, diff_id = w.digest, w.size, result.diff_id
         sizes = {layer_digest: result.size}
