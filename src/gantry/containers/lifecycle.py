@@ -257,14 +257,14 @@ class Containers:
         Returns the spec's network (``host`` or a namespace path) and the container's IP;
         the addresses and published ports are recorded for ``inspect`` and ``ps``.
         """
-        from gantry.runtime.net import manager, ports
-
         mode = str(c.host_config.get("NetworkMode") or "bridge")
         if mode == "default":
             mode = "bridge"
         if mode in LOCAL_NETWORK_MODES:
             # runc makes these itself (no namespace, or a fresh one with lo up): no netlink
             return mode, None
+        from gantry.runtime.net import manager, ports
+
         if mode.startswith("container:"):
             other = self.get(mode.partition(":")[2])
             if other.state != RUNNING:

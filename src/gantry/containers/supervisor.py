@@ -44,6 +44,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from gantry.errors import ContainerError, GantryError, NotFound
+from gantry.runtime.oci_runtime import Launched
 
 PR_SET_CHILD_SUBREAPER = 36
 BACKOFF_START = 0.1
@@ -138,6 +139,11 @@ class Supervisor:
         self._stub_times: dict[str, tuple[int, int]] = {}
         self._tty = False
         self._master: int | None = None
+        #: the foreground ``runc run`` of a one-shot container (see ``_direct``)
+        self._launched: Launched | None = None
+        #: stderr read before runc wrote the init's PID: runc's own error if it fails
+        self._held: list[bytes] = []
+        self._log: Any = None
 
     # ------------------------------------------------------------------ one run
 
@@ -173,6 +179,8 @@ class Supervisor:
         pid_file = self.dir / "init.pid"
         pid_file.unlink(missing_ok=True)
         self._tty = bool(c.config.get("Tty"))
+        if self._direct(c):
+            return self._launch(bdir, pid_file)
         try:
             streams = self._create(bdir, pid_file)
         except ContainerError as err:
@@ -198,6 +206,52 @@ class Supervisor:
                 os.close(fd)
             raise
         return pid, streams
+
+    def _direct(self, c: Any) -> bool:
+        """Whether this run can be one ``runc run`` (create, start and delete in one exec).
+
+        Only a foreground, one-shot run without a terminal, and without a memory limit:
+        runc removes the container's cgroup as it exits, so an OOM kill could not be read
+        from it afterwards.
+        """
+        hc = c.host_config
+        return self.one_shot and not self._tty and not hc.get("Memory") and not hc.get("MemorySwap")
+
+    def _launch(self, bdir: Path, pid_file: Path) -> tuple[int, dict[int, str]]:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin: Any = self.stdin if self.stdin is not None else os.open(os.devnull, os.O_RDONLY)
+        try:
+            launched = self.mgr.runtime.launch(
+                bdir, self.id, pid_file=pid_file, stdin=stdin, stdout=out_w, stderr=err_w
+            )
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+            if self.stdin is None:
+                os.close(stdin)
+        self._launched = launched
+        # the init's PID is recorded once runc has written it (see _pump)
+        self.mgr.db.update(
+            self.id, state="running", pid=0, started=time.time(), oom_killed=0, error=""
+        )
+        return launched.pid, {out_r: "stdout", err_r: "stderr"}
+
+    def _note_init_pid(self) -> None:
+        """With ``runc run``: take the container's init PID from runc's pid file."""
+        launched = self._launched
+        if launched is None or self._pid is not None:
+            return
+        pid = launched.init_pid()
+        if pid is not None:
+            self._pid = pid
+            self.mgr.db.update(self.id, pid=pid)
+            if self._log is not None:
+                self._release_held(self._log)
 
     def _create(self, bdir: Path, pid_file: Path) -> dict[int, str]:
         if self._tty:
@@ -265,7 +319,8 @@ class Supervisor:
                     not open_streams or time.monotonic() - exited_at > DRAIN_GRACE
                 ):
                     break
-                for key, _ in sel.select(timeout=0.5):
+                waiting_for_pid = self._launched is not None and self._pid is None
+                for key, _ in sel.select(timeout=0.02 if waiting_for_pid else 0.5):
                     if key.data == "exit":
                         sel.unregister(pidfd)
                         try:
@@ -289,11 +344,14 @@ class Supervisor:
                         continue
                     if not chunk:
                         sel.unregister(fd)
-                        log.flush(key.data)
+                        if not (key.data == "stderr" and self._held):
+                            log.flush(key.data)
                         continue
-                    log.write(key.data, chunk)
-                    if self.tee is not None:
-                        self.tee(str(key.data), chunk)
+                    if key.data == "stderr" and self._launched is not None and self._pid is None:
+                        self._held.append(chunk)  # runc's words, or the container's first
+                        continue
+                    self._output(log, str(key.data), chunk)
+                self._note_init_pid()
                 self._reap_others(pid)
         finally:
             sel.close()
@@ -305,6 +363,17 @@ class Supervisor:
             log.flush()
         assert status is not None
         return 128 - status if status < 0 else status
+
+    def _output(self, log: Any, stream: str, chunk: bytes) -> None:
+        log.write(stream, chunk)
+        if self.tee is not None:
+            self.tee(stream, chunk)
+
+    def _release_held(self, log: Any) -> None:
+        """The container's own stderr, held back while runc could still fail, goes out."""
+        held, self._held = self._held, []
+        for chunk in held:
+            self._output(log, "stderr", chunk)
 
     @staticmethod
     def _reap_others(pid: int) -> None:
@@ -326,7 +395,10 @@ class Supervisor:
             if self._master is not None and self.stdin is not None:
                 copy_winsize(self.stdin, self._master)
             return
+        self._note_init_pid()
         pid = self._pid
+        if pid is None and self._launched is not None:
+            pid = self._launched.pid  # runc run forwards what it gets to the init
         if pid is None:
             return
         sig = signum
@@ -353,6 +425,7 @@ class Supervisor:
                       signal.SIGUSR2, signal.SIGWINCH):  # fmt: skip
                 old_handlers[s] = signal.signal(s, self._forward)
         log = JsonLogWriter(mgr.log_path(self.id))
+        self._log = log
         delay = BACKOFF_START
         code: int | None = None
         first = True
@@ -391,9 +464,28 @@ class Supervisor:
                     if monitor is not None:
                         monitor.stop()
                 self._pid = None
-                oom = oom_killed(self.id)
-                with contextlib.suppress(GantryError):
-                    mgr.runtime.delete(self.id, force=True)
+                if self._launched is not None:
+                    launched, self._launched = self._launched, None
+                    failure = launched.finish(code)
+                    if failure is None:
+                        self._release_held(log)
+                        log.flush("stderr")
+                    else:  # runc could not start the command (its words held back): as above
+                        self._held = []
+                        mgr.db.update(
+                            self.id,
+                            state="created",
+                            finished=time.time(),
+                            exit_code=failure.exit_code if failure.exit_code in (126, 127) else 128,
+                            pid=0,
+                            error=str(failure),
+                        )
+                        raise failure
+                    oom = False  # no memory limit (see _direct); runc deleted the container
+                else:
+                    oom = oom_killed(self.id)
+                    with contextlib.suppress(GantryError):
+                        mgr.runtime.delete(self.id, force=True)
                 mgr.db.update(
                     self.id,
                     state="exited",

@@ -135,6 +135,49 @@ def exit_error(name: str, what: str, message: str) -> ContainerError:
     return err
 
 
+@dataclass
+class Launched:
+    """A container run by ``runtime run`` in the foreground (:meth:`OCIRuntime.launch`).
+
+    ``pid`` is the runtime's process (our child): it waits for the container, forwards the
+    signals it gets to the container's init, and removes the container when it exits, with
+    the container's exit code as its own (128+N for a signal). ``init_pid()`` reads the
+    container's init from the pid file once the runtime has written it.
+    """
+
+    runtime: OCIRuntime
+    container_id: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    pid_file: Path | None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def init_pid(self) -> int | None:
+        if self.pid_file is None:
+            return None
+        try:
+            return int(self.pid_file.read_text().strip() or "0") or None
+        except (OSError, ValueError):
+            return None
+
+    def finish(self, returncode: int) -> ContainerError | None:
+        """After the runtime exited with ``returncode``: the error if the runtime itself
+        failed (the command was not found...), None if this is the container's exit code.
+        The container's state is gone either way; the runtime's log is removed."""
+        try:
+            msg = _runtime_error(self.log, "") if returncode != 0 else ""
+        finally:
+            self.log.unlink(missing_ok=True)
+        if msg:
+            with contextlib.suppress(ContainerError, NotFound):
+                self.runtime.delete(self.container_id, force=True)
+            return exit_error(self.runtime.name, "run", msg)
+        return None
+
+
 @dataclass(frozen=True)
 class OCIRuntime:
     """One runtime binary with its state directory (``--root``)."""
@@ -377,6 +420,43 @@ class OCIRuntime:
                     err.exit_code = 127 if _exit_code_for(msg) == 127 else 126
                     raise err
             return rc
+
+    def launch(
+        self,
+        bundle: str | os.PathLike[str],
+        container_id: str,
+        *,
+        pid_file: str | os.PathLike[str] | None = None,
+        stdin: Stdio = subprocess.DEVNULL,
+        stdout: Stdio = None,
+        stderr: Stdio = None,
+    ) -> Launched:
+        """``runtime run`` without waiting: create, start and (at exit) delete in one exec.
+
+        One process of the runtime instead of three (``create``, ``start``, ``delete``: about
+        a third of a short container's time). The caller waits on ``Launched.pid``, a child of
+        this process, and then calls ``Launched.finish``. The container's stdio are
+        ``stdin``/``stdout``/``stderr`` as for :meth:`create` (no terminal).
+        """
+        self.state_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".log-", suffix=".json", dir=self.state_root)
+        os.close(fd)
+        log = Path(tmp)
+        args = ["run", "--bundle", str(Path(bundle).absolute())]
+        if pid_file is not None:
+            args += ["--pid-file", os.fspath(pid_file)]
+        try:
+            proc = subprocess.Popen(
+                self._argv(log, *args, container_id),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,  # a terminal's Ctrl-C is ours to forward, not runc's
+            )
+        except BaseException:
+            log.unlink(missing_ok=True)
+            raise
+        return Launched(self, container_id, proc, log, None if pid_file is None else Path(pid_file))
 
     def start(self, container_id: str) -> None:
         """``runtime start``: run the process of a created container."""
