@@ -25,13 +25,16 @@ import posixpath
 import stat
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gantry.build import history as hist
+from gantry.build import memo
+from gantry.build.options import BuildOptions as BuildOptions
+from gantry.build.options import BuildResult as BuildResult
 from gantry.build.plan import Plan, Stage, host_arch, plan
 from gantry.build.progress import Progress, QuietProgress
 from gantry.build.sources import (
@@ -91,49 +94,11 @@ from gantry.store import CacheRecord, Image, Store
 
 if TYPE_CHECKING:
     from gantry.build.urls import Fetched
-    from gantry.dockerfile.checks import CheckReport, Finding
+    from gantry.dockerfile.checks import CheckReport
     from gantry.runtime.spec import Mount as RuntimeMount
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass
-class BuildOptions:
-    context: Path
-    dockerfile: Path | None = None
-    dockerfile_text: bytes | None = None
-    tags: Sequence[str] = ()
-    build_args: Mapping[str, str] = field(default_factory=dict)
-    target: str | None = None
-    no_cache: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
-    network: str = "default"
-    source_date_epoch: int | None = None
-    #: run the build checks first (findings in ``BuildResult.warnings``)
-    lint: bool = True
-    #: ``--secret``: id -> value, for ``RUN --mount=type=secret``
-    secrets: Mapping[str, bytes] = field(default_factory=dict)
-    #: ``--ssh``: id -> agent socket path, for ``RUN --mount=type=ssh``
-    ssh: Mapping[str, str] = field(default_factory=dict)
-    #: ``--squash``: the final stage's layers above its base image become one
-    squash: bool = False
-    #: ``--pull``: fetch every base image from its registry even when it is in the store
-    #: (one that is not in the store is always pulled, as docker build does)
-    pull: bool = False
-    #: ``--build-context NAME=PATH|docker-image://REF``: what FROM/--from NAME means
-    build_contexts: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class BuildResult:
-    image: Image
-    steps: int
-    cached: int
-    #: build-check findings (BuildKit prints them after the build)
-    warnings: list[Finding] = field(default_factory=list)
-    #: ``--build-arg`` names no ARG declared
-    unconsumed_args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -231,6 +196,10 @@ class Builder:
         self._named_indexes: dict[Path, ContextIndex] = {}
         self._pull_locks: dict[str, threading.Lock] = {}
         self._pulled: set[str] = set()
+        #: what this build relies on, for the build memo
+        self.memo = memo.Recorder()
+        #: what the memo already knew about these inputs (set by :func:`build`)
+        self.known: memo.Lookup | None = None
 
     @property
     def store(self) -> Store:
@@ -271,7 +240,7 @@ class Builder:
                 raise BuildError(
                     f"invalid SOURCE_DATE_EPOCH: {args['SOURCE_DATE_EPOCH']}"
                 ) from None
-        if opts.lint:
+        if opts.lint and not (self.known is not None and self.known.lint_clean):
             self.lint = self._lint(text, path)
         self.plan: Plan = plan(self.df, args, opts.target, base_env=self._base_env)
         try:
@@ -282,13 +251,20 @@ class Builder:
             self.store.mark_cache_used(self._hits)
             for extra in self._extra_stores:
                 extra.close()
-        return BuildResult(
+        result = BuildResult(
             image,
             self.steps,
             self.cached,
             warnings=list(self.lint.findings) if self.lint is not None else [],
             unconsumed_args=self.plan.resolver.unconsumed(),
         )
+        if self.known is not None and self.known.lint_clean:
+            # the checks were skipped: what they looked up is what the note verified
+            for name, image_id in self.known.images.items():
+                self.memo.images.setdefault(name, image_id)
+        with contextlib.suppress(OSError, GantryError):
+            memo.save(self.store, opts, text, self.memo, result)
+        return result
 
     def _lint(self, text: bytes, path: Path | None) -> CheckReport:
         """BuildKit's build checks; ``# check=error=true`` makes a finding fail the build."""
@@ -296,9 +272,12 @@ class Builder:
 
         def image_env(name: str) -> dict[str, str] | None:
             try:
-                cfg = self.store.config(self.store.resolve(name))
+                img = self.store.resolve(name)
+                cfg = self.store.config(img)
             except GantryError:
+                self.memo.images.setdefault(name, "")
                 return None
+            self.memo.images.setdefault(name, str(img.id))
             return dict(e.partition("=")[::2] for e in cfg.container_config.env)
 
         report = run_checks(
@@ -379,7 +358,9 @@ class Builder:
             run_stage = dataclasses.replace(stage, instructions=[*triggers, *stage.instructions])
         st.total = 1 + sum(1 for i in run_stage.instructions if _is_filesystem_step(i))
         if stage.base is None and stage.image.lower() != "scratch":
-            n = self.progress.vertex(self._prefix(st) + name)
+            name = self._prefix(st) + name
+            self.memo.vertices.append(("from", name))
+            n = self.progress.vertex(name)
             self.progress.done(n)
         else:
             st.step += 1
@@ -400,11 +381,11 @@ class Builder:
         with lock:  # one pull per name, however many stages want it
             if name not in self._pulled and not self.opts.pull:
                 try:
-                    return self.store.resolve(name)
+                    return self._resolved(name)
                 except ImageNotFound:
                     pass
             if name in self._pulled:
-                return self.store.resolve(name)
+                return self._resolved(name)
             n = self.progress.vertex(f"[internal] load metadata for {_full_name(name)}")
             try:
                 from gantry.distribution import pull
@@ -418,7 +399,16 @@ class Builder:
                 ) from None
             self.progress.done(n)
             self._pulled.add(name)
-            return self.store.resolve(name)
+            return self._resolved(name)
+
+    def _resolved(self, name: str) -> Image:
+        img = self.store.resolve(name)
+        if self.memo.images.get(name) == "":
+            # the checks ran without this image (it was pulled since): their findings
+            # are not the ones a build with it in the store would get
+            self.memo.refuse()
+        self.memo.images[name] = str(img.id)
+        return img
 
     def _from_display(self, stage: Stage) -> str:
         if stage.base is not None:
@@ -610,6 +600,8 @@ class Builder:
         """
         with self._count_lock:
             self.steps += 1
+        self.memo.keys.append(key)
+        self.memo.vertices.append(("step", name))
         n = self.progress.vertex(name)
         if not self.opts.no_cache:
             rec = self.store.get_cache_record(key)
@@ -1068,9 +1060,18 @@ class Builder:
 
         if root is None or root == self.opts.context:
             if self._index is None:
-                matcher = context_matcher(self.opts.context, self.opts.dockerfile)
-                self._index = ContextIndex.walk(self.opts.context, matcher)
+                known = self.known.entries if self.known is not None else None
+                if known is not None:
+                    self._index = ContextIndex(self.opts.context, known)
+                else:
+                    matcher = context_matcher(self.opts.context, self.opts.dockerfile)
+                    self._index = ContextIndex.walk(self.opts.context, matcher)
+                sig = memo.context_signature(self.opts.context, self._index.entries.items())
+                if sig is None:
+                    self.memo.refuse()
+                self.memo.context = sig
             return self._index
+        self.memo.refuse()
         with self._count_lock:
             index = self._named_indexes.get(root)
         if index is None:
@@ -1140,6 +1141,8 @@ class Builder:
                         "ADD from a Git repository is not supported yet by gantry build"
                     )
             srcs = [s for s in srcs if s not in urls]
+            if urls:
+                self.memo.refuse()  # what a URL serves is asked again on every build
         dest = dest_raw
         if not dest.startswith("/"):
             dest = posixpath.join(st.workdir, dest)
@@ -1751,5 +1754,14 @@ def _walk_host(top: str) -> list[tuple[str, str]]:
 
 
 def build(store: Store, opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
-    """Build ``opts`` into ``store``; see :class:`BuildOptions`."""
-    return Builder(store, opts, progress).build()
+    """Build ``opts`` into ``store``; see :class:`BuildOptions`.
+
+    A build whose inputs and everything it relied on are unchanged since the last one is
+    answered from the build memo (:mod:`gantry.build.memo`) without solving it again.
+    """
+    known = memo.answer(store, opts, progress)
+    if known.result is not None:
+        return known.result
+    builder = Builder(store, opts, progress)
+    builder.known = known
+    return builder.build()

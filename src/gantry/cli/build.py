@@ -6,10 +6,17 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gantry.errors import BuildError, UsageError
+
+if TYPE_CHECKING:
+    from gantry.build.memo import Lookup
+    from gantry.build.options import BuildOptions, BuildResult
+    from gantry.build.progress import Progress
+    from gantry.store import Store
 
 
 def _kv(items: tuple[str, ...], what: str, *, from_env: bool) -> dict[str, str]:
@@ -161,11 +168,12 @@ def build(
     gantry build - < context.tar.gz
     gantry build -o type=local,dest=out .
     """
-    from gantry.build.builder import BuildOptions, StepFailed
-    from gantry.build.builder import build as run_build
+    # Only what a build answered by the memo needs is imported up front: the solver and
+    # the Dockerfile frontend load when a build has to be solved.
+    from gantry.build import memo
+    from gantry.build.options import BuildOptions
     from gantry.build.outputs import Output, export, parse_output
-    from gantry.build.plan import host_arch
-    from gantry.build.progress import PlainProgress, Progress, QuietProgress, TtyProgress
+    from gantry.build.progress import PlainProgress, QuietProgress, TtyProgress
     from gantry.reference import parse_docker_ref
     from gantry.store import Store
 
@@ -175,6 +183,8 @@ def build(
     if path != "-" and not context.is_dir():
         raise UsageError(f'unable to prepare context: path "{path}" not found')
     if platform:
+        from gantry.build.plan import host_arch
+
         arch, variant = host_arch()
         host = f"linux/{arch}" + (f"/{variant}" if variant else "")
         from gantry.oci import Platform
@@ -193,10 +203,13 @@ def build(
     call_name, call_format = _parse_call("check" if check else call)
     label_map = _kv(labels, "label", from_env=False)
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    from gantry.build.secrets import parse_secret_flag, parse_ssh_flag
+    secret_values: dict[str, bytes] = {}
+    ssh_sockets: dict[str, str] = {}
+    if secrets or ssh:
+        from gantry.build.secrets import parse_secret_flag, parse_ssh_flag
 
-    secret_values = dict(parse_secret_flag(s, os.environ) for s in secrets)
-    ssh_sockets = dict(parse_ssh_flag(s, os.environ) for s in ssh)
+        secret_values = dict(parse_secret_flag(s, os.environ) for s in secrets)
+        ssh_sockets = dict(parse_ssh_flag(s, os.environ) for s in ssh)
     silent = quiet or progress == "quiet"
     if silent:
         prog: Progress = QuietProgress()
@@ -242,23 +255,8 @@ def build(
             pull=pull,
             build_contexts=contexts,
         )
-        try:
-            result = run_build(store, opts, prog)
-        except StepFailed as err:
-            if isinstance(prog, TtyProgress):
-                prog.summary(False)
-            click.echo(err.details(), err=True)
-            raise BuildError(f"failed to solve: {err}") from None
-        except BuildError as err:
-            if isinstance(prog, TtyProgress):
-                prog.summary(False)
-            if str(err).startswith("failed to solve"):
-                raise
-            raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
-        except BaseException:
-            if isinstance(prog, TtyProgress):
-                prog.summary(False)
-            raise
+        known = memo.answer(store, opts, prog)
+        result = known.result if known.result is not None else _solve(store, opts, prog, known)
         if output.type != "image":
             n = prog.vertex(
                 f"exporting to {output.type}" + (f" {output.dest}" if output.dest else "")
@@ -280,6 +278,32 @@ def build(
         Path(iidfile).write_text(str(result.image.id))
     if silent and not output.to_stdout:
         click.echo(str(result.image.id))
+
+
+def _solve(store: Store, opts: BuildOptions, prog: Progress, known: Lookup) -> BuildResult:
+    """Run the solver (the memo could not answer); failures worded as BuildKit's."""
+    from gantry.build.builder import Builder, StepFailed
+    from gantry.build.progress import TtyProgress
+
+    try:
+        builder = Builder(store, opts, prog)
+        builder.known = known
+        return builder.build()
+    except StepFailed as err:
+        if isinstance(prog, TtyProgress):
+            prog.summary(False)
+        click.echo(err.details(), err=True)
+        raise BuildError(f"failed to solve: {err}") from None
+    except BuildError as err:
+        if isinstance(prog, TtyProgress):
+            prog.summary(False)
+        if str(err).startswith("failed to solve"):
+            raise
+        raise BuildError(f"failed to solve: {err}", hint=err.hint) from None
+    except BaseException:
+        if isinstance(prog, TtyProgress):
+            prog.summary(False)
+        raise
 
 
 def _build_contexts(items: tuple[str, ...]) -> dict[str, str]:

@@ -21,10 +21,12 @@ import stat as statmod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from gantry.dockerfile.ignore import PatternMatcher, read_dockerignore
 from gantry.errors import NotFound
+
+if TYPE_CHECKING:  # imported when used: a context without an ignore file needs no regexps
+    from gantry.dockerfile.ignore import PatternMatcher
 
 __all__ = [
     "Entry",
@@ -94,6 +96,8 @@ def context_matcher(
     context_dir: str | os.PathLike[str], dockerfile_path: str | os.PathLike[str] | None = None
 ) -> PatternMatcher:
     """The compiled ignore patterns for a build (empty when there is no ignore file)."""
+    from gantry.dockerfile.ignore import PatternMatcher, read_dockerignore
+
     path = find_dockerignore(context_dir, dockerfile_path)
     if path is None:
         return PatternMatcher([])
