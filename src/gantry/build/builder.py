@@ -715,38 +715,44 @@ class Builder:
         name: str,
         created: float,
     ) -> _Layer:
-        from gantry.layers.create import create
-
-        with self.store.content.writer() as w:
-            info = create(upper, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
-        parent = st.chain
-        diff = info.diff_id
-        chain = _chain_of(parent, diff)
-        size = _tree_size(upper)
-        self.store.adopt_snapshot(
-            chain,
-            parent=parent,
-            diff_id=diff,
-            layer_digest=info.digest,
-            media_type=info.media_type,
-            size=size,
-            directory=upper,
-            hold=f"cache:{key}",
-        )
+        layer, chain = self._layer_from(upper, st.chain, hold=f"cache:{key}")
         self.store.put_cache_record(
             key,
             kind=kind,
             description=name,
-            layer_digest=info.digest,
-            media_type=info.media_type,
-            diff_id=diff,
+            layer_digest=layer.descriptor.digest,
+            media_type=layer.descriptor.media_type,
+            diff_id=layer.diff_id,
             chain_id=chain,
-            size=size,
+            size=layer.size,
             created=created,
         )
         st.chain = chain
+        return layer
+
+    def _layer_from(
+        self, directory: Path, parent: Digest | None, *, hold: str | None = None
+    ) -> tuple[_Layer, Digest]:
+        """``directory`` (overlay upper dirs' files) as a layer blob in the content store,
+        and moved in as the snapshot on ``parent``; the layer and its chain ID."""
+        from gantry.layers.create import create
+
+        with self.store.content.writer() as w:
+            info = create(directory, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
+        chain = _chain_of(parent, info.diff_id)
+        size = _tree_size(directory)
+        self.store.adopt_snapshot(
+            chain,
+            parent=parent,
+            diff_id=info.diff_id,
+            layer_digest=info.digest,
+            media_type=info.media_type,
+            size=size,
+            directory=directory,
+            hold=hold,
+        )
         desc = Descriptor(media_type=info.media_type, digest=info.digest, size=info.size)
-        return _Layer(desc, diff, size)
+        return _Layer(desc, info.diff_id, size), chain
 
     # ------------------------------------------------------------------ RUN
 
@@ -1355,7 +1361,6 @@ class Builder:
     def _squash(self, st: _State) -> None:
         """Replace the layers above the base image by one (their merged upper dirs)."""
         from gantry.build.squash import merge_uppers
-        from gantry.layers.create import create
 
         keep, top = st.layers[: st.base_layers], st.layers[st.base_layers :]
         if len(top) < 2 or st.chain is None:
@@ -1368,28 +1373,11 @@ class Builder:
         try:
             merged = work / "merged"
             merge_uppers(list(reversed(dirs)), merged)
-            with self.store.content.writer() as w:
-                info = create(merged, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
-            diff = info.diff_id
-            chain = (
-                diff
-                if parent is None
-                else Digest("sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest())
-            )
-            size = _tree_size(merged)
-            self.store.adopt_snapshot(
-                chain,
-                parent=parent,
-                diff_id=diff,
-                layer_digest=info.digest,
-                media_type=info.media_type,
-                size=size,
-                directory=merged,
-            )
+            layer, chain = self._layer_from(merged, parent)
         finally:
             _rmtree(work)
-        desc = Descriptor(media_type=info.media_type, digest=info.digest, size=info.size)
-        st.layers = [*keep, _Layer(desc, diff, size)]
+        diff = layer.diff_id
+        st.layers = [*keep, layer]
         st.chain = chain
         merged_from = [str(layer.diff_id) for layer in top]
         st.history = [
