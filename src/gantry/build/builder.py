@@ -45,6 +45,7 @@ from gantry.build.sources import (
     copy_dir_finish,
     copy_file,
     entry_record,
+    hash_cache_path,
     is_archive,
     parse_chmod,
 )
@@ -186,7 +187,7 @@ class Builder:
         self.dockerfile_name = "Dockerfile"
         self.states: dict[int, _State] = {}
         self._index: ContextIndex | None = None
-        self._hashes = HashCache(store.root / "build" / "context-hashes.json")
+        self._hashes = HashCache(hash_cache_path(store.root, opts.context))
         self.steps = 0
         self.cached = 0
         self._hits: list[str] = []

@@ -6,10 +6,12 @@ index with Go's ``filepath.Match`` wildcards, as BuildKit does. The cache key of
 COPY covers, for every selected entry: its path below the source, type, mode,
 uid/gid, xattrs, symlink target and content digest -- never its mtime.
 
-Content digests come from a stat cache (``<root>/build/context-hashes.json``)
-keyed by path and (device, inode, size, mtime_ns, ctime_ns): a file whose stat
-is unchanged is not read again, one that changed in any of these is re-hashed
-(so a touched file with the same content still hits).
+Content digests come from a stat cache, one file per build context
+(``<root>/build/context-hashes/<digest of the context's path>.json``, so a build
+reads and rewrites only its own context's entries), keyed by path and (device,
+inode, size, mtime_ns, ctime_ns): a file whose stat is unchanged is not read again,
+one that changed in any of these is re-hashed (so a touched file with the same
+content still hits).
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ def clean(path: str) -> str:
 # --------------------------------------------------------------------- hashing
 
 
+def hash_cache_path(root: Path, context: Path) -> Path:
+    """Where the stat cache of the build context ``context`` lives in the store ``root``."""
+    name = hashlib.sha256(os.path.abspath(context).encode()).hexdigest()[:32]
+    return root / "build" / "context-hashes" / f"{name}.json"
+
+
 class HashCache:
     """Content digests of files keyed by their stat; persisted between builds."""
 
@@ -140,8 +148,10 @@ class HashCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+        # dumps, not dump: dump streams through the pure-Python encoder (10x slower)
+        text = json.dumps(self._data, separators=(",", ":"))
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._data, f, separators=(",", ":"))
+            f.write(text)
         os.replace(tmp, self.path)
         self._dirty = False
 
