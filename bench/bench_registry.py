@@ -15,7 +15,10 @@
   competes with the server: compare the ratio, not the absolute numbers.
 
 Both servers keep their data on /dev/shm and log nothing per request. Prints a
-table with gantry/distribution ratios (> 1: gantry faster).
+table with gantry/distribution ratios (> 1: gantry faster). Beside each transfer's
+MB/s it prints the CPU seconds the server process spent per GB moved (from
+/proc/PID/stat; ratio < 1: gantry cheaper): on 2 shared cores wall time swings with
+the neighbours' load, CPU time much less.
 
     .venv/bin/python bench/bench_registry.py [--size-mb 1024] [--reps 2] [--seconds 5]
 """
@@ -167,6 +170,28 @@ def _feed(fd: int, n: int) -> None:
             n -= len(chunk)
 
 
+#: server address -> its process ID, for CPU accounting
+PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server_cpu(addr: str, size: int, into: dict[str, list[float]], label: str) -> Iterator[None]:
+    """Record the CPU seconds per GB the server at ``addr`` spends in the block."""
+    pid = PIDS[addr]
+    before = cpu_seconds(pid)
+    yield
+    into.setdefault(f"  server CPU-s/GB {label}", []).append(
+        (cpu_seconds(pid) - before) / (size / 1e9)
+    )
+
+
 def layout_size(root: Path) -> int:
     return sum(p.stat().st_size for p in (root / "blobs").rglob("*") if p.is_file())
 
@@ -219,6 +244,7 @@ def server(kind: str, work: Path) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{kind} did not start; see {log.name}") from None
                 time.sleep(0.05)
+        PIDS[f"127.0.0.1:{port}"] = proc.pid
         yield f"127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -375,11 +401,13 @@ def main() -> None:
             for kind in ("gantry", "distribution") if rep % 2 == 0 else ("distribution", "gantry"):
                 with server(kind, work) as addr:
                     dest = f"docker://{addr}/bench/img:latest"
-                    push = skopeo("copy", "--dest-tls-verify=false", f"oci:{src}:latest", dest)
-                    pulled = work / f"pull-{kind}-{rep}"
-                    pull = skopeo("copy", "--src-tls-verify=false", dest, f"oci:{pulled}:x")
-                    shutil.rmtree(pulled)
                     r = results[kind]
+                    with server_cpu(addr, size, r, "skopeo push"):
+                        push = skopeo("copy", "--dest-tls-verify=false", f"oci:{src}:latest", dest)
+                    pulled = work / f"pull-{kind}-{rep}"
+                    with server_cpu(addr, size, r, "skopeo pull"):
+                        pull = skopeo("copy", "--src-tls-verify=false", dest, f"oci:{pulled}:x")
+                    shutil.rmtree(pulled)
                     r.setdefault("skopeo push MB/s", []).append(size / push / 1e6)
                     r.setdefault("skopeo pull MB/s", []).append(size / pull / 1e6)
                     if shutil.which("curl"):
@@ -398,16 +426,20 @@ def main() -> None:
                         r.setdefault("manifest GET req/s (wrk)", []).append(rps)
                     if dk is not None:
                         ref = f"{addr}/bench/img:latest"
-                        mbs = _dockerd.pull_mb_s(dk, ref, size)
+                        with server_cpu(addr, size, r, "docker pull"):
+                            mbs = _dockerd.pull_mb_s(dk, ref, size)
                         r.setdefault("docker pull MB/s", []).append(mbs)
                         with server(kind, work) as fresh:
                             dest = f"{fresh}/bench/docker:latest"
-                            mbs = _dockerd.push_mb_s(dk, ref, dest, size)
+                            with server_cpu(fresh, size, r, "docker push"):
+                                mbs = _dockerd.push_mb_s(dk, ref, dest, size)
                             r.setdefault("docker push MB/s", []).append(mbs)
                         _dockerd.forget(dk, ref, dest)
                     print(
                         f"rep {rep + 1} {kind}: "
-                        + ", ".join(f"{k} {v[-1]:.0f}" for k, v in r.items()),
+                        + ", ".join(
+                            f"{k.strip()} {v[-1]:.{2 if 'CPU' in k else 0}f}" for k, v in r.items()
+                        ),
                         flush=True,
                     )
         print()
@@ -418,13 +450,24 @@ def main() -> None:
         if dk is not None:
             print(f"docker: dockerd {_dockerd.version(dk)} (data root on /dev/shm), CLI 28")
         print(f"{'metric':<34} {'gantry':>10} {'distribution':>13} {'ratio':>7}")
-        for metric in results["gantry"]:
+        for metric in sorted(results["gantry"], key=_row_order):
             g = statistics.median(results["gantry"][metric])
             d = statistics.median(results["distribution"][metric])
-            print(f"{metric:<34} {g:>10.0f} {d:>13.0f} {g / d:>7.2f}")
+            digits = 2 if "CPU" in metric else 0
+            print(f"{metric:<34} {g:>10.{digits}f} {d:>13.{digits}f} {g / d:>7.2f}")
     finally:
         daemons.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _row_order(metric: str) -> tuple[int, int]:
+    """Transfers first, each followed by its server CPU row, then the request rates."""
+    order = ["skopeo push", "skopeo pull", "curl blob PUT", "curl blob GET"]
+    order += ["docker pull", "docker push", "manifest HEAD", "manifest GET"]
+    for i, name in enumerate(order):
+        if name in metric:
+            return i, "CPU" in metric
+    return len(order), 0
 
 
 def _version(cmd: list[str]) -> str:
