@@ -143,7 +143,10 @@ def _accepts(accept: Sequence[str], media_type: str) -> bool:
 
 def _json(obj: Any, status: int = 200, **kw: Any) -> web.Response:
     return web.Response(
-        body=json.dumps(obj).encode(), status=status, content_type="application/json", **kw
+        body=json.dumps(obj, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        **kw,
     )
 
 
@@ -483,17 +486,18 @@ class Registry:
                         )
                         if _accepts(accept, child.media_type):
                             return child, await self.run(self.backend.manifest_body, child)
-        kind = {
-            mt.OCI_MANIFEST: "OCI manifest",
-            mt.OCI_INDEX: "OCI index",
-            mt.DOCKER_MANIFEST: "Docker schema 2 manifest",
-            mt.DOCKER_MANIFEST_LIST: "Docker manifest list",
-        }.get(rec.media_type, rec.media_type)
+        # distribution's words (scripts look for "but accept header does not support")
+        kind, kinds = {
+            mt.OCI_MANIFEST: ("OCI manifest", "OCI manifests"),
+            mt.OCI_INDEX: ("OCI index", "OCI indexes"),
+            mt.DOCKER_MANIFEST: ("Docker manifest", "Docker manifests"),
+            mt.DOCKER_MANIFEST_LIST: ("Docker manifest list", "Docker manifest lists"),
+        }.get(rec.media_type, (rec.media_type, rec.media_type))
         # distribution puts this one in the message, so docker shows it
         raise api_error(
             "MANIFEST_UNKNOWN",
             {"Tag": reference} if ":" not in reference else {"Revision": reference},
-            message=f"{kind} found, but the Accept header does not support {rec.media_type}",
+            message=f"{kind} found, but accept header does not support {kinds}",
         )
 
     async def _read_limited(self, request: web.Request, limit: int) -> bytes:

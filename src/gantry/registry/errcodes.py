@@ -52,4 +52,5 @@ def error_body(err: RegistryError) -> bytes:
     detail = err.detail if isinstance(err, RegistryAPIError) else None
     if detail is not None:
         entry["detail"] = detail
-    return json.dumps({"errors": [entry]}).encode()
+    # compact and newline-terminated, as Go's json.Encoder writes distribution's
+    return json.dumps({"errors": [entry]}, separators=(",", ":")).encode() + b"\n"
