@@ -66,7 +66,7 @@ access_log = logging.getLogger("gantry.registry.access")
 
 API_VERSION = "registry/2.0"
 CHUNK = 1 << 20
-UPLOAD_BATCH = 8 << 20
+UPLOAD_BATCH = 4 << 20
 MAX_PAGE = 10000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -764,7 +764,7 @@ class Registry:
                 hasher = _digest.new_hasher("sha256")
             # Hashing and writing run in a worker thread (both release the GIL) while
             # the event loop receives the next batch: a two-stage pipeline. Batches
-            # of 8 MiB (at most two per upload in memory): with 1 MiB ones the
+            # of 4 MiB (at most two per upload in memory): with 1 MiB ones the
             # hand-offs to the thread cost about a fifth of the server's CPU per GB.
             loop = asyncio.get_running_loop()
             limit = UPLOAD_BATCH
