@@ -195,16 +195,6 @@ class Supervisor:
         mgr.db.update(
             self.id, state="running", pid=pid, started=time.time(), oom_killed=0, error=""
         )
-        try:
-            rt.start(self.id)
-        except BaseException:
-            with contextlib.suppress(GantryError):
-                rt.delete(self.id, force=True)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            for fd in streams:
-                os.close(fd)
-            raise
         return pid, streams
 
     def _direct(self, c: Any) -> bool:
@@ -264,7 +254,13 @@ class Supervisor:
         stdin: Any = self.stdin if self.stdin is not None else os.open(os.devnull, os.O_RDONLY)
         try:
             self.mgr.runtime.create(
-                bdir, self.id, pid_file=pid_file, stdin=stdin, stdout=out_w, stderr=err_w
+                bdir,
+                self.id,
+                pid_file=pid_file,
+                stdin=stdin,
+                stdout=out_w,
+                stderr=err_w,
+                start=True,  # runc run --detach: one exec, not create + start
             )
         except BaseException:
             os.close(out_r)
@@ -285,7 +281,9 @@ class Supervisor:
         try:
             srv.bind(path)
             srv.listen(1)
-            self.mgr.runtime.create(bdir, self.id, pid_file=pid_file, console_socket=path)
+            self.mgr.runtime.create(
+                bdir, self.id, pid_file=pid_file, console_socket=path, start=True
+            )
             srv.settimeout(30)
             conn, _ = srv.accept()
             with conn:

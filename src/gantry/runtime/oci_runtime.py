@@ -342,13 +342,18 @@ class OCIRuntime:
         stdout: Stdio = subprocess.DEVNULL,
         stderr: Stdio = subprocess.DEVNULL,
         timeout: float = 60.0,
+        start: bool = False,
     ) -> None:
         """``runtime create``: set the container up, its process waiting for ``start``.
 
         The container's stdio are ``stdin``/``stdout``/``stderr`` (files or fds, kept by the
         container after this returns), unless ``console_socket`` receives a pty master.
+        ``start=True`` also starts it, in the same exec (``runtime run --detach``); the
+        container's init is then the child of the nearest subreaper.
         """
-        args = ["create", "--bundle", str(Path(bundle).absolute())]
+        what = "run" if start else "create"
+        args = ["run", "--detach"] if start else ["create"]
+        args += ["--bundle", str(Path(bundle).absolute())]
         if pid_file is not None:
             args += ["--pid-file", os.fspath(pid_file)]
         if console_socket is not None:
@@ -365,13 +370,16 @@ class OCIRuntime:
                 proc.wait()
                 with contextlib.suppress(ContainerError, NotFound):
                     self.delete(container_id, force=True)
-                raise ContainerError(f"{self.name} create timed out after {timeout:g}s") from e
+                raise ContainerError(f"{self.name} {what} timed out after {timeout:g}s") from e
             except BaseException:
                 proc.kill()
                 proc.wait()
                 raise
             if rc != 0:
-                raise exit_error(self.name, "create", _runtime_error(log, f"exit status {rc}"))
+                if start:  # a start that failed leaves a created container behind
+                    with contextlib.suppress(ContainerError, NotFound):
+                        self.delete(container_id, force=True)
+                raise exit_error(self.name, what, _runtime_error(log, f"exit status {rc}"))
 
     def exec(
         self,

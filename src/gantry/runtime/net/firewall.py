@@ -1,8 +1,9 @@
 """NAT and port publishing in an nftables table of gantry's own (``ip gantry`` by default).
 
-Rules are written as nftables JSON objects and fed to ``nft -j -f -``: every address and port
-in them is a validated value placed in a JSON field, never text spliced into a rule string.
-Each batch is applied atomically by nft. The table holds:
+Rules are written as nftables JSON objects and handed to libnftables in-process (the library
+``nft -j -f -`` is built on; the ``nft`` command when the library is missing): every address
+and port in them is a validated value placed in a JSON field, never text spliced into a rule
+string. Each batch is applied atomically. The table holds:
 
 - ``postrouting`` (nat): masquerade what leaves the subnet through another interface (outbound
   NAT); masquerade 127.0.0.0/8 sources DNATed onto the bridge (published ports reached on
@@ -19,12 +20,13 @@ Only the ``ip`` family is handled: the bridge network is IPv4.
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,30 +68,88 @@ def _nft() -> str:
     return path
 
 
-def _run(args: Sequence[str], payload: dict[str, Any] | None = None) -> str:
-    try:
-        proc = subprocess.run(
-            [_nft(), *args],
-            input=None if payload is None else json.dumps(payload),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise ContainerError("nft did not answer within 30s") from e
-    if proc.returncode != 0:
-        msg = proc.stderr.strip().splitlines()
-        raise ContainerError(
-            "nftables: " + (msg[0] if msg else f"nft exited with {proc.returncode}")
-        )
-    return proc.stdout
+NFT_CTX_OUTPUT_JSON = 1 << 4
+
+
+class _Libnftables:
+    """nftables' own library (what ``nft`` is a front end of), called in-process: the same
+    JSON in and out without an exec of ``nft`` per batch."""
+
+    def __init__(self) -> None:
+        lib = ctypes.CDLL("libnftables.so.1")  # (find_library would exec ldconfig)
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_set_dry_run.argtypes = [ctypes.c_void_p, ctypes.c_bool]
+        for name in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p]
+        for name in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p]
+            getattr(lib, name).restype = ctypes.c_char_p
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
+        self.lib = lib
+
+    def run(self, text: str, *, check: bool = False) -> tuple[int, str, str]:
+        lib = self.lib
+        ctx = lib.nft_ctx_new(0)
+        if not ctx:
+            raise ContainerError("nftables: cannot create a libnftables context")
+        try:
+            lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON)  # JSON in and out
+            lib.nft_ctx_set_dry_run(ctx, check)
+            lib.nft_ctx_buffer_output(ctx)
+            lib.nft_ctx_buffer_error(ctx)
+            rc = lib.nft_run_cmd_from_buffer(ctx, text.encode())
+            out = lib.nft_ctx_get_output_buffer(ctx) or b""
+            err = lib.nft_ctx_get_error_buffer(ctx) or b""
+            return rc, out.decode(errors="replace"), err.decode(errors="replace")
+        finally:
+            lib.nft_ctx_free(ctx)
+
+
+_LIB: list[_Libnftables | None] = []
+
+
+def _library() -> _Libnftables | None:
+    if not _LIB:
+        try:
+            _LIB.append(_Libnftables())
+        except (OSError, AttributeError):  # not installed: the nft command is used instead
+            _LIB.append(None)
+    return _LIB[0]
+
+
+def _run(payload: dict[str, Any], *, check: bool = False) -> str:
+    """Run one nft JSON batch; nft's JSON answer (empty for changes)."""
+    text = json.dumps(payload)
+    lib = _library()
+    if lib is not None:
+        rc, out, err = lib.run(text, check=check)
+    else:
+        try:
+            proc = subprocess.run(
+                [_nft(), *(["-c"] if check else []), "-j", "-f", "-"],
+                input=text,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise ContainerError("nft did not answer within 30s") from e
+        rc, out, err = proc.returncode, proc.stdout, proc.stderr
+    if rc != 0:
+        msg = err.strip().splitlines()
+        raise ContainerError("nftables: " + (msg[0] if msg else f"nft exited with {rc}"))
+    return out
 
 
 def apply(commands: list[dict[str, Any]], *, check: bool = False) -> None:
     """Run one atomic nft JSON batch (``check``: only validate it, ``nft -c``)."""
     if commands:
-        _run(["-c", "-j", "-f", "-"] if check else ["-j", "-f", "-"], {"nftables": commands})
+        _run({"nftables": commands}, check=check)
 
 
 def _check_name(table: str) -> str:
@@ -237,7 +297,7 @@ def list_table(table: str) -> list[dict[str, Any]] | None:
     """The table's objects (``nft -j list table``), or None when it does not exist."""
     _check_name(table)
     try:
-        out = _run(["-j", "list", "table", FAMILY, table])
+        out = _run({"nftables": [{"list": {"table": {"family": FAMILY, "name": table}}}]})
     except ContainerError as e:
         if "No such file or directory" in str(e):
             return None
