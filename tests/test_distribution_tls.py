@@ -1,0 +1,168 @@
+"""The registry client over TLS: an unknown CA is refused in one line; certs.d trusts it.
+
+The registry is gantry's own (``gantry registry serve --tls-cert``) on 127.0.0.1, reached
+by the name ``vm`` (``/etc/hosts`` maps it to 127.0.0.1) so that the client does not treat
+it as a loopback registry, where Docker's rule skips verification. The CA and the server
+certificate are made by ``openssl`` here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gantry.distribution import RegistryClient, push
+from gantry.errors import RegistryError
+from gantry.store import Store
+from test_distribution_support import make_image, random_layer
+from test_registry_support import registry_process
+
+pytestmark = [pytest.mark.slow]
+
+HOST = "vm"
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    p = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def make_ca_and_server(d: Path, name: str) -> tuple[Path, Path, Path]:
+    """(ca.crt, server.crt, server.key): a CA, and a server cert for DNS ``name`` it signed."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=gantry test CA", cwd=d)  # fmt: skip
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={name}",
+            cwd=d)  # fmt: skip
+    (d / "ext.cnf").write_text(
+        f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf",
+            cwd=d)  # fmt: skip
+    return d / "ca.crt", d / "server.crt", d / "server.key"
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(``vm:PORT``, ca.crt) of a TLS registry whose CA nobody trusts yet."""
+    try:
+        resolved = socket.gethostbyname(HOST)
+    except OSError:
+        pytest.fail(f"{HOST} does not resolve; the test needs it to name 127.0.0.1")
+    assert resolved == "127.0.0.1"
+    ca, cert, key = make_ca_and_server(tmp_path / "pki", HOST)
+    reg_root = tmp_path / "regroot"
+    reg_root.mkdir()
+    with registry_process(
+        reg_root,
+        "--data",
+        str(tmp_path / "regdata"),
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+    ) as (addr, _):
+        yield f"{HOST}:{addr.rsplit(':', 1)[1]}", ca
+
+
+def gantry(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gantry", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GANTRY_CERTS_D", "SSL_CERT_FILE")}
+    env.update(
+        GANTRY_ROOT=str(tmp_path / "client-root"),
+        DOCKER_CONFIG=str(tmp_path / "docker-config"),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+        GANTRY_RETRY_BASE="0.01",
+    )
+    env.update(extra)
+    return env
+
+
+def seed(tmp_path: Path, addr: str, certs_d: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Push a small image over TLS (trusting the CA through ``certs_d``); its image ID."""
+    monkeypatch.setenv("GANTRY_CERTS_D", str(certs_d))
+    with Store(tmp_path / "src") as src:
+        img = make_image(src, [random_layer(40_000, 3), random_layer(20_000, 4)], f"{addr}/t/a:1")
+        push(src, f"{addr}/t/a:1", client=RegistryClient(addr))
+    monkeypatch.delenv("GANTRY_CERTS_D")
+    return img.id.hex
+
+
+def test_unknown_ca_fails_in_one_line_then_certs_d_is_trusted(
+    tmp_path: Path, tls_registry: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addr, ca = tls_registry
+    certs_d = tmp_path / "certs.d"
+    (certs_d / addr).mkdir(parents=True)
+    (certs_d / addr / "ca.crt").write_bytes(ca.read_bytes())
+    image_id = seed(tmp_path, addr, certs_d, monkeypatch)
+
+    env = clean_env(tmp_path)
+    bad = gantry(["pull", f"{addr}/t/a:1"], env)
+    assert bad.returncode != 0
+    lines = bad.stderr.strip().splitlines()
+    # one line about the error (a hint line may follow, as gantry's errors do)
+    assert len(lines) <= 2, bad.stderr
+    error = lines[0]
+    assert error.startswith("Error"), bad.stderr
+    assert f"https://{addr}/v2/" in error
+    assert "certificate" in error.lower(), error
+    assert "Traceback" not in bad.stderr
+    assert (
+        not (tmp_path / "client-root").exists()
+        or "t/a" not in gantry(["images", "--format", "{{.Repository}}"], env).stdout
+    )
+
+    ok = gantry(["pull", f"{addr}/t/a:1"], clean_env(tmp_path, GANTRY_CERTS_D=str(certs_d)))
+    assert ok.returncode == 0, ok.stderr
+    assert f"Status: Downloaded newer image for {addr}/t/a:1" in ok.stdout
+    ids = gantry(["images", "--no-trunc", "--format", "{{.ID}}"], env).stdout.split()
+    assert f"sha256:{image_id}" in ids
+
+
+def test_xdg_docker_certs_d_is_read(
+    tmp_path: Path, tls_registry: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``$XDG_CONFIG_HOME/docker/certs.d/HOST:PORT/*.crt`` (rootless Docker's place)."""
+    addr, ca = tls_registry
+    xdg = tmp_path / "xdg"
+    (xdg / "docker" / "certs.d" / addr).mkdir(parents=True)
+    (xdg / "docker" / "certs.d" / addr / "ca.crt").write_bytes(ca.read_bytes())
+    image_id = seed(tmp_path, addr, xdg / "docker" / "certs.d", monkeypatch)
+    ok = gantry(["pull", "-q", f"{addr}/t/a:1"], clean_env(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == f"{addr}/t/a:1\n"
+    ids = gantry(["images", "--no-trunc", "--format", "{{.ID}}"], clean_env(tmp_path)).stdout
+    assert f"sha256:{image_id}" in ids.split()
+
+
+def test_ca_for_another_port_is_not_used(
+    tmp_path: Path, tls_registry: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """certs.d is per ``host:port``: the CA under another port's directory does not apply."""
+    addr, ca = tls_registry
+    certs_d = tmp_path / "certs.d"
+    (certs_d / f"{HOST}:1").mkdir(parents=True)
+    (certs_d / f"{HOST}:1" / "ca.crt").write_bytes(ca.read_bytes())
+    with pytest.raises(RegistryError) as e:
+        monkeypatch.setenv("GANTRY_CERTS_D", str(certs_d))
+        RegistryClient(addr).ping()
+    assert "certificate" in str(e.value).lower()
+    assert "\n" not in str(e.value)
