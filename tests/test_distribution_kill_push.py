@@ -266,11 +266,6 @@ def test_sigkill_mid_push_resumes_and_resends_only_the_rest(
         proxy.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client.upload_offset reads 'Range: 0-0' (empty session) as 1 byte held: the "
-    "resumed PATCH starts at 1, the registry refuses (416/400) until the retries run out",
-)
 def test_push_killed_before_any_chunk_byte_arrived_resumes(
     registry: tuple[str, str, Path], shm_tmp: Path
 ) -> None:

@@ -507,7 +507,13 @@ class RegistryClient:
         return urllib.parse.urljoin(self.base + "/", location)
 
     def upload_offset(self, repo: str, location: str) -> int | None:
-        """Bytes a session already holds (``GET`` on it); None if the session is gone."""
+        """Bytes a session already holds (``GET`` on it); None if the session is gone
+        or cannot be continued.
+
+        ``Range: 0-0`` is None too: distribution (and gantry's registry) answer it both
+        for an empty session and for one holding a single byte, so no offset is safe to
+        continue from; a new session costs at most that one byte.
+        """
         resp = self.request("GET", location, scopes=[scope_for(repo, ["pull", "push"])])
         resp.read(64 * 1024)
         if resp.status != 204:
@@ -517,7 +523,8 @@ class RegistryClient:
             rng = rng[6:]
         if "-" not in rng:
             return 0
-        return int(rng.split("-", 1)[1]) + 1
+        end = int(rng.split("-", 1)[1])
+        return None if end == 0 else end + 1
 
     def patch_upload(
         self, repo: str, location: str, chunks: Iterable[bytes], start: int, length: int
