@@ -190,6 +190,7 @@ def test_failing_run_leaves_only_the_earlier_cache(
     )
     before_images = {i.id for i in store.images()}
     records_before = len(store.cache_records())
+    snaps_before = {sn.chain_id for sn in store.snapshots()}
     r = gantry(root, "build", "--progress", "plain", "-t", "fail:1", str(ctx))
     assert r.returncode == 1
     e = err(r)
@@ -200,6 +201,10 @@ def test_failing_run_leaves_only_the_earlier_cache(
     with pytest.raises(NotFound):
         store.resolve("fail:1")
     assert len(store.cache_records()) - records_before == 2
+    new_snaps = [sn for sn in store.snapshots() if sn.chain_id not in snaps_before]
+    assert len(new_snaps) == 2 and all(sn.ready for sn in new_snaps)
+    assert len(os.listdir(root / "snapshots")) == len(store.snapshots())
+    assert not any((sn.path / "partial").exists() for sn in store.snapshots())
     scratch = root / "tmp"
     assert not scratch.exists() or os.listdir(scratch) == []
     assert _mounts_under(root) == []
