@@ -94,8 +94,9 @@ def test_healthcheck_exec_form_and_none(store: Store, tmp_path: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="history created_by of HEALTHCHECK is a Python-ish {Test:[..] Interval:5s ..}, "
-    "BuildKit writes Go's %q of *HealthcheckConfig",
+    raises=AssertionError,
+    reason="build/history.py healthcheck(): writes Go's %+v ({Test:[..] Interval:5s ..}); "
+    "BuildKit's dispatchHealthcheck writes %q of *HealthcheckConfig",
 )
 def test_healthcheck_history_as_buildkit_writes_it(store: Store, tmp_path: Path) -> None:
     img = built(
@@ -212,3 +213,47 @@ def test_label_overrides_base_label(store: Store, tmp_path: Path) -> None:
     # BuildKit writes the expanded key=value pairs: quotes are gone
     assert hist[-2]["created_by"] == "LABEL a=base b=kept one"
     assert (hist[-1]["created_by"], hist[-1]["empty_layer"]) == ("LABEL a=child c d=e f", True)
+
+
+def test_expose_ranges_and_variables(store: Store, tmp_path: Path) -> None:
+    img = built(
+        store,
+        tmp_path / "ports",
+        "FROM busybox\nENV DNS=53\nEXPOSE 7000-7002/udp ${DNS}/udp 9000\n",
+    )
+    assert raw_config(store, img)["config"]["ExposedPorts"] == {
+        "53/udp": {},
+        "7000/udp": {},
+        "7001/udp": {},
+        "7002/udp": {},
+        "9000/tcp": {},
+    }
+    assert new_history(store, img)[-1] == (
+        "EXPOSE map[53/udp:{} 7000/udp:{} 7001/udp:{} 7002/udp:{} 9000/tcp:{}]",
+        True,
+    )
+
+
+def test_maintainer_sets_author_not_history_author(store: Store, tmp_path: Path) -> None:
+    img = built(store, tmp_path / "m", "FROM busybox\nMAINTAINER someone\nSTOPSIGNAL 9\n")
+    cfg = raw_config(store, img)
+    assert cfg["author"] == "someone"
+    assert cfg["config"]["StopSignal"] == "9"  # numbers are kept as written
+    assert all("author" not in row for row in cfg["history"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="build/builder.py: STOPSIGNAL SIGFOO is stored as given; BuildKit rejects it "
+    "(signal.ParseSignal: 'Invalid signal: SIGFOO')",
+)
+def test_stopsignal_unknown_signal_is_an_error(store: Store, tmp_path: Path) -> None:
+    from gantry.errors import GantryError
+
+    try:
+        built(store, tmp_path / "bad", "FROM busybox\nSTOPSIGNAL SIGFOO\n")
+    except GantryError as e:
+        assert "Invalid signal: SIGFOO" in str(e)
+    else:
+        raise AssertionError("STOPSIGNAL SIGFOO was accepted")
