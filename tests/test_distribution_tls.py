@@ -166,3 +166,28 @@ def test_ca_for_another_port_is_not_used(
         RegistryClient(addr).ping()
     assert "certificate" in str(e.value).lower()
     assert "\n" not in str(e.value)
+
+
+def test_insecure_registries_skip_verification(
+    tmp_path: Path, tls_registry: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry named in ``GANTRY_INSECURE_REGISTRIES`` is used over https without
+    verification (Docker's ``insecure-registries``), no CA needed."""
+    addr, ca = tls_registry
+    certs_d = tmp_path / "certs.d"
+    (certs_d / addr).mkdir(parents=True)
+    (certs_d / addr / "ca.crt").write_bytes(ca.read_bytes())
+    image_id = seed(tmp_path, addr, certs_d, monkeypatch)
+    ok = gantry(
+        ["pull", "-q", f"{addr}/t/a:1"], clean_env(tmp_path, GANTRY_INSECURE_REGISTRIES=addr)
+    )
+    assert ok.returncode == 0, ok.stderr
+    ids = gantry(["images", "--no-trunc", "--format", "{{.ID}}"], clean_env(tmp_path)).stdout
+    assert f"sha256:{image_id}" in ids.split()
+    # another name in the list does not make this one insecure
+    other = gantry(
+        ["pull", "-q", f"{addr}/t/a:1"],
+        clean_env(tmp_path, GANTRY_INSECURE_REGISTRIES=f"{HOST}:1,10.0.0.0/8"),
+    )
+    assert other.returncode != 0
+    assert "certificate" in other.stderr.lower()
