@@ -159,6 +159,7 @@ def test_sharing_private_second_dir_keeps_uid_and_mode(store: Store, tmp_path: P
     assert got["a.st"] == "1234 700" and got["b.st"] == "1234 700"
 
 
+@pytest.mark.slow
 def test_cache_mount_contents_never_enter_the_key(store: Store, root: Path, tmp_path: Path) -> None:
     lister = (
         "FROM busybox\nRUN --mount=type=cache,id=keyless,target=/c "
