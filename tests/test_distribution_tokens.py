@@ -99,8 +99,8 @@ def _started(tmp_path: Path, expiration: int) -> Iterator[TokenRegistry]:
 
 @pytest.fixture
 def short_tokens(tmp_path: Path) -> Iterator[TokenRegistry]:
-    """Tokens that live 8 s (the client keeps them 4 s: half, when under 20 s)."""
-    yield from _started(tmp_path, 8)
+    """Tokens that live 14 s (the client keeps them 7 s: half, when under 20 s)."""
+    yield from _started(tmp_path, 14)
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_expired_token_is_refreshed(tmp_path: Path, short_tokens: TokenRegistry)
         # still fresh: the same client asks no new token
         pull(dst, f"{tr.addr}/alice/app:1", client=client)
         assert len(tr.token_scopes()) == 1
-        time.sleep(4.5)  # past the client's refresh point (the token lives 8 s)
+        time.sleep(7.5)  # past the client's refresh point (the token lives 14 s)
         r = pull(dst, f"{tr.addr}/alice/app:1", client=client)
         assert r.image.id == img.id
         assert tr.token_scopes() == [("repository:alice/app:pull",)] * 2
