@@ -75,6 +75,22 @@ def test_cache_id_shared_between_dockerfiles_with_different_targets(
     assert text(store, other, "/ls") == ""
 
 
+def test_cache_id_shared_between_build_targets(store: Store, tmp_path: Path) -> None:
+    ctx = tmp_path / "t"
+    run_build(
+        store,
+        ctx,
+        "FROM busybox AS fill\n"
+        "RUN --mount=type=cache,id=by-target,target=/cache echo filled > /cache/f\n"
+        "FROM busybox AS use\n"
+        "RUN --mount=type=cache,id=by-target,target=/elsewhere,sharing=locked "
+        "cat /elsewhere/f > /got 2>&1 || echo missing > /got\n",
+        target="fill",
+    )
+    img = run_build(store, ctx, target="use").image
+    assert text(store, img, "/got") == "filled\n"
+
+
 def test_cache_uid_gid_mode_visible_in_stat(store: Store, tmp_path: Path) -> None:
     img = run_build(
         store,
