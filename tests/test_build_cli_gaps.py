@@ -104,6 +104,8 @@ def test_builder_prune_filter_until_from_the_cli(store: Store, root: Path, tmp_p
     assert cold.cached < cold.steps  # the RUN ran again
     r = gantry(root, "builder", "prune", "-f", "--filter", "until=yesterday")
     assert r.returncode != 0 and "yesterday" in err(r)
+    r = gantry(root, "builder", "prune", "-f", "--filter", "label=x")
+    assert r.returncode != 0 and 'invalid filter "label"' in err(r)
 
 
 def _images_digest(root: Path, ref: str) -> str:
