@@ -257,3 +257,45 @@ def test_stopsignal_unknown_signal_is_an_error(store: Store, tmp_path: Path) -> 
         assert "Invalid signal: SIGFOO" in str(e)
     else:
         raise AssertionError("STOPSIGNAL SIGFOO was accepted")
+
+
+def test_volume_is_config_only_during_the_build(store: Store, tmp_path: Path) -> None:
+    # BuildKit attaches no volume while building: the directory is not created, and
+    # what later steps write there is kept in the image (the classic builder lost it)
+    img = built(
+        store,
+        tmp_path / "vol",
+        "FROM busybox\n"
+        "VOLUME /data\n"
+        "RUN test -e /data && echo exists > /probe || echo absent > /probe\n"
+        "RUN mkdir -p /data && echo kept > /data/f\n"
+        "RUN cat /data/f > /seen\n",
+    )
+    assert file_in(store, img, "/probe").read_text() == "absent\n"
+    assert file_in(store, img, "/seen").read_text() == "kept\n"
+    assert file_in(store, img, "/data/f").read_text() == "kept\n"
+
+
+def test_shell_applies_to_shell_forms_only(store: Store, tmp_path: Path) -> None:
+    img = built(
+        store,
+        tmp_path / "forms",
+        "FROM busybox\n"
+        'SHELL ["/bin/sh", "-xc"]\n'
+        "ENTRYPOINT echo hi\n"
+        'RUN ["/bin/sh", "-c", "echo $0 > /exec-form"]\n',
+    )
+    assert raw_config(store, img)["config"]["Entrypoint"] == ["/bin/sh", "-xc", "echo hi"]
+    assert file_in(store, img, "/exec-form").read_text() == "/bin/sh\n"
+    assert new_history(store, img)[1:] == [
+        ('ENTRYPOINT ["/bin/sh" "-xc" "echo hi"]', True),
+        ("RUN /bin/sh -c echo $0 > /exec-form # buildkit", False),
+    ]
+
+
+def test_args_escaped_is_inherited_by_an_entrypoint_child(store: Store, tmp_path: Path) -> None:
+    built(store, tmp_path / "base", "FROM busybox\nCMD echo base\n", tag="esc:base")
+    child = built(store, tmp_path / "child", 'FROM esc:base\nENTRYPOINT ["/bin/echo"]\n')
+    c = raw_config(store, child)["config"]
+    # BuildKit never clears ArgsEscaped; the base's CMD is dropped by the ENTRYPOINT
+    assert c["ArgsEscaped"] is True and "Cmd" not in c
