@@ -8,10 +8,12 @@ certificate are made by ``openssl`` here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 from gantry.distribution import RegistryClient, push
 from gantry.errors import RegistryError
 from gantry.store import Store
-from test_distribution_support import make_image, random_layer
+from test_distribution_support import free_port, make_image, random_layer
 from test_registry_support import registry_process
 
 pytestmark = [pytest.mark.slow]
@@ -191,3 +193,62 @@ def test_insecure_registries_skip_verification(
     )
     assert other.returncode != 0
     assert "certificate" in other.stderr.lower()
+
+
+@contextlib.contextmanager
+def tls_distribution(tmp: Path, cert: Path, key: Path) -> Iterator[str]:
+    """distribution's ``docker-registry`` serving TLS on 127.0.0.1; yields ``vm:PORT``."""
+    port = free_port()
+    cfg = tmp / "distribution-tls.yml"
+    cfg.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'dist-tls-data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+    )
+    log = open(tmp / "distribution-tls.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp / "distribution-tls.log").read_text())
+            time.sleep(0.05)
+        yield f"{HOST}:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.peers
+def test_push_and_pull_over_tls_with_distribution(tmp_path: Path) -> None:
+    """The same certs.d rule against distribution's registry: refused, then trusted."""
+    ca, cert, key = make_ca_and_server(tmp_path / "pki", HOST)
+    with tls_distribution(tmp_path, cert, key) as addr:
+        root = tmp_path / "client-root"
+        with Store(root) as src:
+            img = make_image(src, [random_layer(50_000, 7)], f"{addr}/d/tls:1")
+        refused = gantry(["push", f"{addr}/d/tls:1"], clean_env(tmp_path))
+        assert refused.returncode != 0
+        assert "certificate" in refused.stderr.splitlines()[0].lower(), refused.stderr
+        certs_d = tmp_path / "certs.d"
+        (certs_d / addr).mkdir(parents=True)
+        (certs_d / addr / "ca.crt").write_bytes(ca.read_bytes())
+        trusted = clean_env(tmp_path, GANTRY_CERTS_D=str(certs_d))
+        pushed = gantry(["push", f"{addr}/d/tls:1"], trusted)
+        assert pushed.returncode == 0, pushed.stderr
+        assert f"1: digest: {img.manifest_digest} size: " in pushed.stdout
+        fresh = clean_env(tmp_path, GANTRY_CERTS_D=str(certs_d), GANTRY_ROOT=str(tmp_path / "b"))
+        pulled = gantry(["pull", "-q", f"{addr}/d/tls:1"], fresh)
+        assert pulled.returncode == 0, pulled.stderr
+        ids = gantry(["images", "--no-trunc", "--format", "{{.ID}}"], fresh).stdout.split()
+        assert ids == [str(img.id)]
