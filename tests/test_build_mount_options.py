@@ -284,3 +284,39 @@ def test_copy_chmod_symbolic_modes(store: Store, tmp_path: Path) -> None:
         modes[name] = p.stat().st_mode & 0o7777
     # applied to the source's mode, as chmod(1) does (0664 -> ...)
     assert modes == {"f1": 0o764, "f2": 0o644, "f3": 0o444, "f4": 0o750}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="builder._prepare_mount: a cache mount with ro/readonly is mounted read-write",
+)
+def test_cache_mount_ro_refuses_writes(store: Store, tmp_path: Path) -> None:
+    img = run_build(
+        store,
+        tmp_path / "cro",
+        "FROM busybox\n"
+        "RUN --mount=type=cache,id=ro-cache,target=/c,ro "
+        "sh -c 'touch /c/x' 2> /err; echo $? > /rc\n",
+    ).image
+    assert text(store, img, "/rc") == "1\n"
+    assert "Read-only file system" in text(store, img, "/err")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="builder._prepare_mount: cache mount from=/source= are ignored; BuildKit seeds a "
+    "new cache from that stage's subpath",
+)
+def test_cache_mount_seeded_from_a_stage(store: Store, tmp_path: Path) -> None:
+    img = run_build(
+        store,
+        tmp_path / "seed",
+        "FROM busybox AS seed\n"
+        "RUN mkdir /seed && echo seeded > /seed/s\n"
+        "FROM busybox\n"
+        "RUN --mount=type=cache,id=seeded-cache,target=/c,from=seed,source=/seed "
+        "cat /c/s > /got 2>&1; true\n",
+    ).image
+    assert text(store, img, "/got") == "seeded\n"
