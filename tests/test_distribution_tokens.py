@@ -30,6 +30,13 @@ from test_distribution_support import (
     make_image,
     random_layer,
 )
+from test_registry_auth import (
+    ISSUER,
+    SERVICE,
+    certificate_for,
+    distribution_with_tokens,
+    write_keys,
+)
 
 FAST = RetryPolicy(attempts=3, base=0.01, cap=0.02)
 
@@ -333,3 +340,30 @@ def test_cred_helpers_win_over_creds_store_and_login_stores_in_the_helper(
     assert stored[tr.addr]["Secret"] == "alicepw"
     assert "alicepw" not in (dc / "config.json").read_text()
     assert json.loads((dc / "config.json").read_text())["credsStore"] == "store"
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+def test_one_token_per_scope_against_distribution(tmp_path: Path) -> None:
+    """distribution 2.8 trusting gantry's token service: a pull of 3 layers asks one token."""
+    priv, _, key = write_keys(tmp_path)
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    issuer = RegistryThread(tmp_path / "issuer-data")
+    issuer.cfg.token_issuer = TokenIssuerConfig(
+        key=priv, issuer=ISSUER, service=SERVICE, htpasswd=_htpasswd(tmp_path), policy=policy
+    )
+    bundle = certificate_for(key, tmp_path / "token-cert.pem")
+    with (
+        issuer,
+        FaultProxy(issuer.addr) as proxy,
+        distribution_with_tokens(tmp_path, f"http://{proxy.addr}/token", bundle) as dist,
+    ):
+        tr = TokenRegistry(dist, proxy)
+        img = seed(tmp_path, tr)
+        proxy.requests.clear()
+        with Store(tmp_path / "dst") as dst:
+            r = pull(dst, f"{dist}/alice/app:1", client=RegistryClient(dist, credential=ALICE))
+            assert r.image.id == img.id
+            assert dst.check() == []
+        assert tr.token_scopes() == [("repository:alice/app:pull",)]
