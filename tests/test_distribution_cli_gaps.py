@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -144,14 +144,32 @@ def test_push_all_tags_refuses_a_tag_and_an_unknown_repository(
 # -- --max-concurrent-downloads ---------------------------------------------------
 
 
-class IntervalProxy:
-    """TCP proxy recording, for every blob GET, when it was asked and when its last
-    response bytes passed; ``delay`` per 64 KiB of response slows blobs down."""
+def is_blob_get(method: bytes, path: bytes) -> bool:
+    return method == b"GET" and b"/blobs/sha256:" in path
 
-    def __init__(self, upstream: str, *, delay: float = 0.0) -> None:
+
+def is_blob_put(method: bytes, path: bytes) -> bool:
+    return method in (b"PUT", b"PATCH") and b"/blobs/uploads/" in path
+
+
+class IntervalProxy:
+    """TCP proxy recording, for every tracked request (blob GETs by default), when it was
+    asked and when its last response bytes passed; ``delay`` per 64 KiB of a tracked
+    response and ``up_delay`` per 64 KiB of a tracked request body slow them down."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        delay: float = 0.0,
+        up_delay: float = 0.0,
+        track: Callable[[bytes, bytes], bool] = is_blob_get,
+    ) -> None:
         host, port = upstream.rsplit(":", 1)
         self.upstream = (host, int(port))
         self.delay = delay
+        self.up_delay = up_delay
+        self.track = track
         self.lock = threading.Lock()
         self.intervals: list[list[float]] = []  # [start, end] per blob GET
         self.sock = socket.socket()
@@ -197,8 +215,7 @@ class IntervalProxy:
             while data := client.recv(65536):
                 m = _REQ.match(data)
                 if m:
-                    blob = m.group(1) == b"GET" and b"/blobs/sha256:" in m.group(2)
-                    if blob:
+                    if self.track(m.group(1), m.group(2)):
                         now = time.monotonic()
                         iv = [now, now]
                         with self.lock:
@@ -206,6 +223,8 @@ class IntervalProxy:
                         current[0] = iv
                     else:
                         current[0] = None
+                if current[0] is not None and self.up_delay:
+                    time.sleep(self.up_delay)
                 up.sendall(data)
         except OSError:
             pass
@@ -260,6 +279,33 @@ def test_max_concurrent_downloads_bounds_blob_gets_in_flight(
         bad = gantry(tmp_path / "d0", "pull", "--max-concurrent-downloads", "0", name)
         assert bad.returncode != 0
         assert "--max-concurrent-downloads" in bad.stderr
+    finally:
+        proxy.close()
+
+
+@pytest.mark.slow
+def test_max_concurrent_uploads_bounds_blob_uploads_in_flight(
+    tmp_path: Path, registry: RegistryThread
+) -> None:
+    proxy = IntervalProxy(registry.addr, up_delay=0.01, track=is_blob_put)
+    try:
+        one, five = f"{proxy.addr}/c/one:1", f"{proxy.addr}/c/five:1"
+        root = tmp_path / "src"
+        with Store(root) as src:
+            make_image(src, [random_layer(700_000, 20 + i) for i in range(4)], one)
+            make_image(src, [random_layer(700_000, 30 + i) for i in range(4)], five)
+        r = gantry(root, "push", "--max-concurrent-uploads", "1", one)
+        assert r.returncode == 0, r.stderr
+        assert len(proxy.intervals) == 5  # one PUT per blob: 4 layers and the config
+        assert proxy.max_in_flight() == 1
+        # the default (5) does overlap: the measure can see it
+        with proxy.lock:
+            proxy.intervals.clear()
+        r = gantry(root, "push", five)
+        assert r.returncode == 0, r.stderr
+        assert len(proxy.intervals) == 5
+        assert proxy.max_in_flight() >= 2
+        assert catalog(registry.addr) == ["c/five", "c/one"]
     finally:
         proxy.close()
 
