@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -121,10 +122,8 @@ def _simulate_lost_supervisor(root: Path, cid: str) -> None:
     """What a reboot does to a running container: its supervisor and its process vanish."""
     doc = inspect(root, cid)
     ctr_pid = doc["State"]["Pid"]
-    sups = supervisor_pids(root)
-    for sup in sups:
-        if Path(f"/proc/{sup}/cmdline").read_bytes().find(cid.encode()) >= 0 or len(sups) == 1:
-            os.kill(sup, signal.SIGKILL)
+    (sup,) = supervisor_pids(root)  # the one this test started: the only container running
+    os.kill(sup, signal.SIGKILL)
     os.kill(ctr_pid, signal.SIGKILL)
 
     def gone() -> bool:
@@ -233,6 +232,35 @@ def test_volume_prune_all_flag_and_all_filter_conflict(croot: Path) -> None:
     assert "keep" in _volumes(croot)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="anonymous volumes carry no com.docker.volume.anonymous label (Docker >= 23 sets it)",
+)
+def test_anonymous_volume_is_labelled_like_dockers(croot: Path) -> None:
+    anon, _ = _make_volumes(croot)
+    (doc,) = json.loads(out(gantry(croot, "volume", "inspect", anon)))
+    assert doc["Labels"] == {"com.docker.volume.anonymous": ""}
+    (named,) = json.loads(out(gantry(croot, "volume", "inspect", "keep")))
+    assert named["Labels"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="volume CreatedAt is written '+00:00'; Docker formats RFC 3339 with 'Z' for UTC",
+)
+def test_volume_created_at_is_rfc3339_like_dockers(croot: Path) -> None:
+    assert out(gantry(croot, "volume", "create", "stamp")) == "stamp\n"
+    (doc,) = json.loads(out(gantry(croot, "volume", "inspect", "stamp")))
+    created = doc["CreatedAt"]
+    offset = time.localtime().tm_gmtoff
+    if offset == 0:  # Go's time.RFC3339 of a UTC local time: 2006-01-02T15:04:05Z
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
+    else:
+        sign = "+" if offset > 0 else "-"
+        hh, mm = divmod(abs(offset) // 60, 60)
+        assert created.endswith(f"{sign}{hh:02d}:{mm:02d}"), created
+
+
 # ------------------------------------------------------------------ bundle against the spec
 
 
@@ -266,4 +294,68 @@ def test_bundle_of_a_real_container_validates_against_the_runtime_spec(croot: Pa
     )
     state = json.loads(st.stdout)
     assert state["status"] == "running" and state["bundle"] == str(bundle)
+    gantry(croot, "rm", "-f", cid, check=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "check"),
+    [
+        (["--network", "host", "--privileged"], "privileged"),
+        (
+            [
+                "--read-only",
+                "--tmpfs",
+                "/run",
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "NET_BIND_SERVICE",
+                "--network",
+                "none",
+            ],
+            "readonly",
+        ),
+        (
+            [
+                "--network",
+                "none",
+                "--init",
+                "-u",
+                "1000:1000",
+                "--security-opt",
+                "no-new-privileges",
+                "--ulimit",
+                "nofile=512:1024",
+                "--sysctl",
+                "net.ipv4.ip_forward=1",
+            ],
+            "hardened",
+        ),
+    ],
+    ids=["host-privileged", "read-only", "hardened"],
+)
+def test_bundles_of_option_sets_validate(croot: Path, flags: list[str], check: str) -> None:
+    p = gantry(croot, "run", "-d", *flags, "busybox", "sleep", "100")
+    assert p.returncode == 0, err(p)
+    cid = out(p).strip()
+    cfg = json.loads((croot / "containers" / cid / "bundle" / "config.json").read_bytes())
+    assert spec_errors(cfg) == []
+    namespaces = {ns["type"] for ns in cfg["linux"]["namespaces"]}
+    if check == "privileged":
+        assert "network" not in namespaces  # the host's network namespace
+        bounding = set(cfg["process"]["capabilities"]["bounding"])
+        assert bounding > set(DEFAULT_CAPABILITIES) and "CAP_SYS_ADMIN" in bounding
+        assert not cfg["linux"].get("maskedPaths")
+        assert "seccomp" not in cfg["linux"]
+    elif check == "readonly":
+        assert cfg["root"]["readonly"] is True
+        assert cfg["process"]["capabilities"]["bounding"] == ["CAP_NET_BIND_SERVICE"]
+        run = [m for m in cfg["mounts"] if m["destination"] == "/run"]
+        assert len(run) == 1 and run[0]["type"] == "tmpfs"
+    else:
+        assert cfg["process"]["user"]["uid"] == 1000 and cfg["process"]["user"]["gid"] == 1000
+        assert cfg["process"]["noNewPrivileges"] is True
+        assert {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024} in cfg["process"]["rlimits"]
+        assert cfg["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"
+        assert "network" in namespaces
     gantry(croot, "rm", "-f", cid, check=True)
