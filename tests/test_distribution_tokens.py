@@ -367,3 +367,23 @@ def test_one_token_per_scope_against_distribution(tmp_path: Path) -> None:
             assert r.image.id == img.id
             assert dst.check() == []
         assert tr.token_scopes() == [("repository:alice/app:pull",)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="credentials.ConfigFile.get raises when the credsStore helper cannot run, so the "
+    "pull fails; docker/cli's ResolveAuthConfig drops that error and pulls anonymously",
+)
+def test_missing_creds_store_helper_does_not_block_an_anonymous_pull(tmp_path: Path) -> None:
+    with RegistryThread(tmp_path / "data") as reg:
+        with Store(tmp_path / "src") as src:
+            img = make_image(src, [random_layer(10_000, 5)], f"{reg.addr}/pub/app:1")
+            push(src, f"{reg.addr}/pub/app:1", client=RegistryClient(reg.addr))
+        dc = tmp_path / "dc"
+        dc.mkdir()
+        (dc / "config.json").write_text(json.dumps({"credsStore": "not-installed-here"}))
+        env = {**os.environ, "DOCKER_CONFIG": str(dc), "GANTRY_ROOT": str(tmp_path / "root")}
+        r = gantry(["pull", "-q", f"{reg.addr}/pub/app:1"], env)
+        assert r.returncode == 0, r.stderr
+        with Store(tmp_path / "root") as st:
+            assert st.resolve(f"{reg.addr}/pub/app:1").id == img.id
