@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from gantry.store import Store
 from test_archive_support import entry, gantry, make_tar, small_rootfs
@@ -132,9 +133,19 @@ def _zeros_tar_gz(size: int) -> tuple[bytes, str]:
     return out.getvalue(), "sha256:" + h.hexdigest()
 
 
-def _assert_refused(root: Path, archive: bytes, message: str, env: dict[str, str]) -> None:
+def _assert_refused(
+    root: Path, archive: bytes, message: str, env: dict[str, str], *, from_file: bool = False
+) -> None:
     blobs_before = _blob_count(root)
-    r = gantry(root, "load", input=archive, env=env)
+    tmp = root.parent / "tmpdir"  # TMPDIR of the load: nothing may be left there either
+    tmp.mkdir(exist_ok=True)
+    env = {**env, "TMPDIR": str(tmp)}
+    if from_file:
+        path = root.parent / "hostile.tar"
+        path.write_bytes(archive)
+        r = gantry(root, "load", "-i", str(path), env=env)
+    else:
+        r = gantry(root, "load", input=archive, env=env)
     err = r.stderr.decode()
     assert r.returncode == 1, (r.stdout, err)
     assert err.startswith("Error: ") and err.count("\n") == 1, err
@@ -152,6 +163,7 @@ def _assert_refused(root: Path, archive: bytes, message: str, env: dict[str, str
     # the config and manifest may be kept as content (gc takes them), but never a layer
     # that was refused: at most as many new blobs as the archive had non-layer blobs
     assert _blob_count(root) - blobs_before <= 2
+    assert list(tmp.iterdir()) == []
 
 
 def _blob_count(root: Path) -> int:
@@ -203,6 +215,18 @@ def test_size_bomb_in_oci_layout_is_refused(root: Path) -> None:
         _oci_archive(blob, diff, "bomb:oci"),
         "possible decompression bomb; raise GANTRY_MAX_LAYER_SIZE",
         {"GANTRY_MAX_LAYER_SIZE": str(2 * MiB)},
+    )
+
+
+def test_bomb_refused_from_a_zstd_compressed_archive_file(root: Path) -> None:
+    blob, diff = _zeros_tar_gz(32 * MiB)
+    archive = zstandard.ZstdCompressor(level=1).compress(_docker_archive([(blob, diff)], "bz:1"))
+    _assert_refused(
+        root,
+        archive,
+        "possible decompression bomb",
+        {"GANTRY_MAX_LAYER_SIZE": str(MiB)},
+        from_file=True,
     )
 
 
