@@ -15,8 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from gantry.runtime.net.manager import veth_name
-from test_containers_support import GANTRY, err, gantry, inspect, mounts_under, out, wait_for
+from gantry.runtime.net.manager import netns_path, veth_name
+from test_containers_support import (
+    GANTRY,
+    err,
+    gantry,
+    inspect,
+    mounts_under,
+    out,
+    runc_containers,
+    supervisor_pids,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 pytest_plugins = ["test_containers_support"]  # the croot fixture
@@ -57,6 +67,12 @@ def _leftovers(root: Path, cid: str, veth: str) -> list[str]:
         found.append(f"mounts {mounts_under(root)}")
     if (root / "containers" / cid).exists():
         found.append("container directory")
+    if netns_path(cid).exists():
+        found.append("network namespace")
+    if supervisor_pids(root):
+        found.append("supervisor")
+    if runc_containers(root):
+        found.append("runc state")
     return found
 
 
@@ -100,6 +116,7 @@ def test_build_run_publish_curl_and_clean_up(croot: Path, tmp_path: Path) -> Non
     assert out(gantry(croot, "ps", "--format", "{{.Ports}}")) == f"127.0.0.1:{port}->5000/tcp\n"
     veth = veth_name(cid)
     assert veth in _links()
+    assert netns_path(cid).exists() and supervisor_pids(croot)
     assert f"gantry:{cid}" in _ruleset()
     assert mounts_under(croot)  # the container's overlay is mounted while it runs
 
