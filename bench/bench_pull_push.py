@@ -6,7 +6,12 @@ Rows (seconds, wall clock, MB/s of blob bytes; peak RSS of the gantry process in
     oci: -> docker://, podman push;
   * pull of the same: gantry pull into an empty store, skopeo copy docker:// -> oci:,
     podman pull into an empty private root;
-  * pull again with every layer present (gantry: manifest requests only).
+  * pull again with every layer present (gantry: manifest requests only);
+  * docker pull / push through a private dockerd (bench/_dockerd.py: its own containerd,
+    data root on /dev/shm, no bridge or iptables; the registry is on 127.0.0.1, insecure
+    to Docker, and named in --insecure-registry too). The push goes to a second, fresh
+    registry so dockerd can neither mount nor skip a layer. BENCH_DOCKER=0 skips them;
+    without docker.io the rows say n/a and why.
 Everything lives on /dev/shm. Fresh repository names per tool (peers mount otherwise, notes
 gotcha 5). Compare tools by ratios within one run: the machine is shared.
 """
@@ -24,6 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import _dockerd  # bench/_dockerd.py: this script's directory is on sys.path
 
 from gantry.store import Store
 from test_distribution_support import distribution, image_blobs
@@ -223,10 +230,42 @@ def run(work: Path) -> None:
             finally:
                 subprocess.run([*pod, "rmi", "-a", "-f"], capture_output=True)
                 shutil.rmtree(proot, ignore_errors=True)
+        rows += docker_rows(addr, work, total)
     print(f"{total:.0f} MB ({DATA} data) in 5 layers, distribution on 127.0.0.1, /dev/shm")
     print("| row | tool | seconds | MB/s | peak RSS MB |\n|---|---|---:|---:|---:|")
     for row, tool, wall, rss in rows:
-        print(f"| {row} | {tool} | {wall:.2f} | {total / wall:.0f} | {rss} |")
+        if wall != wall:  # NaN: not measured, rss holds the reason
+            print(f"| {row} | {tool} | n/a | n/a | {rss} |")
+        else:
+            print(f"| {row} | {tool} | {wall:.2f} | {total / wall:.0f} | {rss} |")
+
+
+def docker_rows(addr: str, work: Path, total_mb: float) -> list[tuple[str, str, float, str]]:
+    """docker pull and push of g/img:1 (seconds); n/a rows with the reason when dockerd
+    cannot be used. Peak RSS is left empty: the work happens in the daemon."""
+    why = None
+    if os.environ.get("BENCH_DOCKER", "1") == "0":
+        why = "BENCH_DOCKER=0"
+    elif not _dockerd.available():
+        why = "dockerd, containerd or docker not installed"
+    if why is not None:
+        return [("pull", "docker", float("nan"), why), ("push", "docker", float("nan"), why)]
+    nan = float("nan")
+    ref = f"{addr}/g/img:1"
+    size = total_mb * 1e6
+    try:
+        with _dockerd.dockerd(insecure=[addr]) as dk:
+            name = f"docker {_dockerd.version(dk)}"
+            pull_s = size / _dockerd.pull_mb_s(dk, ref, int(size)) / 1e6
+            # a registry this daemon has never seen: no mounts, no "already exists"
+            (work / "docker-push").mkdir(exist_ok=True)
+            with distribution(work / "docker-push") as fresh:
+                push_s = size / _dockerd.push_mb_s(dk, ref, f"{fresh}/d/img:1", int(size)) / 1e6
+            _dockerd.forget(dk, ref, f"{fresh}/d/img:1")
+    except (RuntimeError, TimeoutError, OSError) as err:
+        why = f"dockerd failed: {str(err).splitlines()[0][:80]}"
+        return [("pull", "docker", nan, why), ("push", "docker", nan, why)]
+    return [("pull", name, pull_s, ""), ("push", name, push_s, "")]
 
 
 if __name__ == "__main__":
