@@ -196,8 +196,11 @@ def test_insecure_registries_skip_verification(
 
 
 @contextlib.contextmanager
-def tls_distribution(tmp: Path, cert: Path, key: Path) -> Iterator[str]:
-    """distribution's ``docker-registry`` serving TLS on 127.0.0.1; yields ``vm:PORT``."""
+def tls_distribution(
+    tmp: Path, cert: Path, key: Path, client_ca: Path | None = None
+) -> Iterator[str]:
+    """distribution's ``docker-registry`` serving TLS on 127.0.0.1; yields ``vm:PORT``.
+    With ``client_ca`` it requires a client certificate signed by that CA."""
     port = free_port()
     cfg = tmp / "distribution-tls.yml"
     cfg.write_text(
@@ -206,6 +209,7 @@ def tls_distribution(tmp: Path, cert: Path, key: Path) -> Iterator[str]:
         f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'dist-tls-data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
         f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+        + (f"    clientcas:\n      - {client_ca}\n" if client_ca else "")
     )
     log = open(tmp / "distribution-tls.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=log)
@@ -252,3 +256,42 @@ def test_push_and_pull_over_tls_with_distribution(tmp_path: Path) -> None:
         assert pulled.returncode == 0, pulled.stderr
         ids = gantry(["images", "--no-trunc", "--format", "{{.ID}}"], fresh).stdout.split()
         assert ids == [str(img.id)]
+
+
+def make_client_cert(d: Path) -> tuple[Path, Path]:
+    """(client.cert, client.key) signed by the CA made in ``d`` by make_ca_and_server."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", *ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=gantry",
+            cwd=d)  # fmt: skip
+    (d / "client-ext.cnf").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "client.cert", "-days", "1", "-extfile",
+            "client-ext.cnf", cwd=d)  # fmt: skip
+    return d / "client.cert", d / "client.key"
+
+
+@pytest.mark.peers
+def test_client_certificate_from_certs_d(tmp_path: Path) -> None:
+    """A registry that wants a client certificate: ``*.cert`` + ``*.key`` beside the CA in
+    ``certs.d/HOST:PORT`` (Docker's rule) are presented; without them the handshake fails."""
+    ca, cert, key = make_ca_and_server(tmp_path / "pki", HOST)
+    client_cert, client_key = make_client_cert(tmp_path / "pki")
+    with tls_distribution(tmp_path, cert, key, client_ca=ca) as addr:
+        certs_d = tmp_path / "certs.d"
+        (certs_d / addr).mkdir(parents=True)
+        (certs_d / addr / "ca.crt").write_bytes(ca.read_bytes())
+        env = clean_env(tmp_path, GANTRY_CERTS_D=str(certs_d))
+        with Store(tmp_path / "client-root") as src:
+            img = make_image(src, [random_layer(20_000, 8)], f"{addr}/m/tls:1")
+        refused = gantry(["push", f"{addr}/m/tls:1"], env)
+        assert refused.returncode != 0
+        assert refused.stderr.startswith("Error"), refused.stderr
+        assert "Traceback" not in refused.stderr
+        (certs_d / addr / "client.cert").write_bytes(client_cert.read_bytes())
+        (certs_d / addr / "client.key").write_bytes(client_key.read_bytes())
+        pushed = gantry(["push", f"{addr}/m/tls:1"], env)
+        assert pushed.returncode == 0, pushed.stderr
+        assert f"1: digest: {img.manifest_digest} size: " in pushed.stdout
+        other = clean_env(tmp_path, GANTRY_CERTS_D=str(certs_d), GANTRY_ROOT=str(tmp_path / "b"))
+        pulled = gantry(["pull", "-q", f"{addr}/m/tls:1"], other)
+        assert pulled.returncode == 0, pulled.stderr
