@@ -249,6 +249,8 @@ class Builder:
             image = self._commit(self.states[self.plan.target.index])
         finally:
             self._hashes.save()
+            with contextlib.suppress(OSError):  # the one stat cache for all contexts, before
+                (self.store.root / "build" / "context-hashes.json").unlink(missing_ok=True)
             self.store.mark_cache_used(self._hits)
             for extra in self._extra_stores:
                 extra.close()
