@@ -102,7 +102,7 @@ def _add_base(store: Store, tag: str, rootfs: Path, created: str, comment: str) 
     cfg = ImageConfig(
         architecture="amd64",
         os="linux",
-        rootfs=RootFS(diff_ids=(str(info.diff_id),)),
+        rootfs=RootFS(diff_ids=(info.diff_id,)),
         config=ContainerConfig(
             env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
             cmd=("sh",),
