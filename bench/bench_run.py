@@ -1,6 +1,7 @@
 """``gantry run`` against podman and docker: one short container, and 50 detached ones.
 
-Rows (seconds, wall clock):
+Rows (seconds, wall clock; the tools take turns run by run, so that a load swing on this
+shared machine hits every tool alike):
   * ``run --rm busybox true``: median (and min/max) of N runs (BENCH_RUNS, default 20),
     with the default bridge network and with ``--network none``, for gantry, podman and
     docker;
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import _dockerd  # bench/_dockerd.py: this script's directory is on sys.path
 
@@ -123,31 +125,45 @@ def _comm(pid: str) -> str:
         return ""
 
 
-def one_shot_rows(label: str, cmd: list[str], env: dict[str, str] | None = None) -> str:
-    timed(cmd, env)  # warm: runtime probe, snapshot unpack, page cache
-    return stats([timed(cmd, env) for _ in range(RUNS)])
+def interleaved(cmds: dict[str, tuple[list[str], dict[str, str] | None]]) -> dict[str, str]:
+    """Each command once (warm-up), then RUNS rounds running every command once per round:
+    a load swing on this shared machine hits every tool alike. Median (min, max) per name."""
+    for cmd, env in cmds.values():
+        timed(cmd, env)  # warm: runtime probe, snapshot unpack, page cache
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(RUNS):
+        for name, (cmd, env) in cmds.items():
+            times[name].append(timed(cmd, env))
+    return {name: stats(xs) for name, xs in times.items()}
 
 
-def detached_loop(
-    name: str, base_cmd: list[str], env: dict[str, str] | None, leftovers: object
-) -> str:
-    """Start DETACHED containers, count the running ones, rm -f them all; the table row."""
-    t0 = time.perf_counter()
-    ids = [sh([*base_cmd, "run", "-d", *EXTRA[name], "busybox:latest", "sleep", "300"], env)
-           .strip() for _ in range(DETACHED)]  # fmt: skip
-    started = time.perf_counter() - t0
-    running = len(sh([*base_cmd, "ps", "-q"], env).split())
-    t0 = time.perf_counter()
-    sh([*base_cmd, "rm", "-f", *RM_FLAGS[name], *ids], env)
-    removed = time.perf_counter() - t0
-    assert callable(leftovers)
-    left = leftovers()
-    deadline = time.monotonic() + 10  # supervisors finish their clean-up after rm returns
-    while any(left.values()) and time.monotonic() < deadline:
-        time.sleep(0.1)
+def detached_loops(
+    tools: dict[str, tuple[list[str], dict[str, str] | None, Any]],
+) -> list[str]:
+    """DETACHED rounds of one ``run -d`` per tool (interleaved, as above); then per tool:
+    count the running ones, ``rm -f`` them all, and look for what is left. Table rows."""
+    ids: dict[str, list[str]] = {name: [] for name in tools}
+    spent = dict.fromkeys(tools, 0.0)
+    for _ in range(DETACHED):
+        for name, (base_cmd, env, _left) in tools.items():
+            t0 = time.perf_counter()
+            out = sh([*base_cmd, "run", "-d", *EXTRA[name], "busybox:latest", "sleep", "300"], env)
+            spent[name] += time.perf_counter() - t0
+            ids[name].append(out.strip())
+    rows = []
+    for name, (base_cmd, env, leftovers) in tools.items():
+        running = len(sh([*base_cmd, "ps", "-q"], env).split())
+        t0 = time.perf_counter()
+        sh([*base_cmd, "rm", "-f", *RM_FLAGS[name], *ids[name]], env)
+        removed = time.perf_counter() - t0
         left = leftovers()
-    return (f"| {name} | {started:.2f} | {running} | {removed:.2f} | "
-            f"{', '.join(f'{k} {v}' for k, v in left.items())} |")  # fmt: skip
+        deadline = time.monotonic() + 10  # supervisors finish their clean-up after rm returns
+        while any(left.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = leftovers()
+        rows.append(f"| {name} | {spent[name]:.2f} | {running} | {removed:.2f} | "
+                    f"{', '.join(f'{k} {v}' for k, v in left.items())} |")  # fmt: skip
+    return rows
 
 
 EXTRA: dict[str, list[str]] = {"gantry": [], "podman": [], "docker (--network none)": []}
@@ -192,39 +208,43 @@ def main() -> None:
             dcmd = [] if docker is None else [docker.cli]
             denv = None if docker is None else docker.env
 
+            bridge_na = "n/a (the private dockerd runs with --bridge=none: it must not touch the host's network)"  # fmt: skip
             rows: list[tuple[str, str]] = []
             for label, extra in (("bridge (default)", []), ("--network none", ["--network", "none"])):  # fmt: skip
-                rows.append((f"gantry {label}", one_shot_rows(
-                    label, [*GANTRY, "run", "--rm", *extra, "busybox", "true"], genv)))  # fmt: skip
+                cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+                    f"gantry {label}": ([*GANTRY, "run", "--rm", *extra, "busybox", "true"], genv)
+                }
                 if podman:
-                    rows.append((f"podman {label}", one_shot_rows(
-                        label, [*pod, "run", "--rm", *extra, "busybox:latest", "true"])))  # fmt: skip
+                    cmds[f"podman {label}"] = ([*pod, "run", "--rm", *extra, "busybox:latest", "true"], None)  # fmt: skip
+                if docker is not None and extra:
+                    cmds[f"docker {label}"] = ([*dcmd, "run", "--rm", *extra, "busybox:latest", "true"], denv)  # fmt: skip
+                rows += list(interleaved(cmds).items())
                 if docker is None:
                     rows.append((f"docker {label}", f"n/a ({docker_why})"))
                 elif not extra:
-                    rows.append((f"docker {label}", "n/a (the private dockerd runs with "
-                                 "--bridge=none: it must not touch the host's network)"))  # fmt: skip
-                else:
-                    rows.append((f"docker {label}", one_shot_rows(
-                        label, [*dcmd, "run", "--rm", *extra, "busybox:latest", "true"], denv)))  # fmt: skip
-            print(f"\n## run --rm busybox true, median of {RUNS} (s)\n")
+                    rows.append((f"docker {label}", bridge_na))
+            print(f"\n## run --rm busybox true, median of {RUNS} rounds, tools interleaved (s)\n")
             print("| tool, network | seconds |\n|---|---|")
             for name, value in rows:
                 print(f"| {name} | {value} |")
 
-            print(f"\n## {DETACHED} x run -d busybox sleep 300 in a loop, then one rm -f (s)\n")
+            print(f"\n## {DETACHED} x run -d busybox sleep 300 (tools interleaved), "
+                  "then one rm -f per tool (s)\n")  # fmt: skip
             print(
                 "| tool | start all | running | rm -f all | left afterwards |\n|---|---|---|---|---|"
             )
-            print(detached_loop("gantry", GANTRY, genv, lambda: leftovers_gantry(groot)))
+            tools: dict[str, tuple[list[str], dict[str, str] | None, Any]] = {
+                "gantry": (GANTRY, genv, lambda: leftovers_gantry(groot))
+            }
             if podman:
-                print(detached_loop("podman", pod, None, lambda: leftovers_podman(pod, base)))
+                tools["podman"] = (pod, None, lambda: leftovers_podman(pod, base))
             if docker is not None:
                 d = docker
                 EXTRA["docker (--network none)"] = ["--network", "none"]
-                print(detached_loop("docker (--network none)", dcmd, denv,
-                                    lambda: leftovers_docker(d)))  # fmt: skip
-            else:
+                tools["docker (--network none)"] = (dcmd, denv, lambda: leftovers_docker(d))
+            for row in detached_loops(tools):
+                print(row)
+            if docker is None:
                 print(f"| docker | n/a ({docker_why}) | | | |")
         finally:
             subprocess.run([*GANTRY, "rm", "-f", *sh([*GANTRY, "ps", "-aq"], genv).split()],

@@ -543,12 +543,13 @@ class Supervisor:
 
         mgr = self.mgr
         merged = self.dir / "merged"
-        if self._stubs:
+        c = mgr.db.by_id(self.id)
+        # --rm: the writable layer is about to be deleted whole; tidying it is wasted work
+        if self._stubs and not (c is not None and c.host_config.get("AutoRemove")):
             with contextlib.suppress(OSError, GantryError):
                 remove_stubs(merged, self._stubs)
                 restore_times(merged, self._stub_times)
             (self.dir / "stubs.json").unlink(missing_ok=True)
-        c = mgr.db.by_id(self.id)
         if c is not None and c.state in ("running", "restarting"):
             # something went wrong between the checks above: never leave "running" behind
             mgr.db.update(self.id, state="exited", pid=0, finished=time.time())
