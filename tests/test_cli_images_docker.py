@@ -407,3 +407,78 @@ def test_unset_config_fields_print_zero_values_like_docker(pair: Pair, field: st
     docker = pair.docker.run("image", "inspect", "-f", field, "plain/base:1").stdout
     p = _gantry(pair.root, "image", "inspect", "-f", field, "plain/base:1")
     assert (p.returncode, p.stdout) == (0, docker)
+
+
+# ------------------------------------------------------------------------------ tag / rmi
+
+DAEMON = "Error response from daemon: "
+
+
+def _both_raw(pair: Pair, *args: str) -> tuple[subprocess.CompletedProcess[str], ...]:
+    return _gantry(pair.root, *args), pair.docker.run(*args, check=False)
+
+
+def _message(stderr: str) -> str:
+    """The error without its prefix: gantry has no daemon, so it says ``Error: `` where the
+    docker client relays ``Error response from daemon: `` (a deliberate difference)."""
+    return stderr.removeprefix("Error: ").removeprefix(DAEMON)
+
+
+def test_tag_and_untag_match_docker(pair: Pair) -> None:
+    for target in ("plain/app:tmp", "extra/app:1"):
+        mine, docker = _both_raw(pair, "tag", "plain/app:1", target)
+        assert (mine.returncode, mine.stdout, mine.stderr) == (0, "", "")
+        assert (docker.returncode, docker.stdout, docker.stderr) == (0, "", "")
+    mine_out, docker_out = pair.both("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    assert mine_out == docker_out and "extra/app:1" in mine_out
+    for target in ("plain/app:tmp", "extra/app:1"):
+        mine_out, docker_out = pair.both("rmi", target)
+        assert mine_out == docker_out == f"Untagged: {target}\n"
+    mine_out, docker_out = pair.both("image", "inspect", "-f", "{{.RepoTags}}", "plain/app:1")
+    assert mine_out == docker_out == "[plain/app:1]\n"
+
+
+def test_rmi_conflict_of_an_id_in_two_repositories_matches_docker(pair: Pair) -> None:
+    pair.both("tag", "plain/base:1", "extra/base:1")
+    try:
+        image_id = pair.gantry("image", "inspect", "-f", "{{.Id}}", "plain/base:1").strip()
+        short = image_id.removeprefix("sha256:")[:12]
+        mine, docker = _both_raw(pair, "rmi", short)
+        assert mine.returncode == docker.returncode == 1
+        assert mine.stdout == docker.stdout == ""
+        assert docker.stderr.startswith(DAEMON)
+        assert _message(mine.stderr) == _message(docker.stderr)
+        assert "image is referenced in multiple repositories" in mine.stderr
+    finally:
+        pair.both("rmi", "extra/base:1")
+    assert pair.gantry("images", "-q", "plain/base") == short + "\n"
+
+
+def test_missing_image_errors_match_docker(pair: Pair) -> None:
+    for args in (["rmi", "nosuch:1"], ["tag", "nosuch:1", "y:1"], ["history", "nosuch:1"]):
+        mine, docker = _both_raw(pair, *args)
+        assert mine.returncode == docker.returncode == 1, args
+        assert mine.stdout == docker.stdout == ""
+        assert _message(mine.stderr) == _message(docker.stderr), args
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="rmi -f of a missing image exits 1; the docker client reports it and exits 0",
+)
+def test_rmi_force_of_a_missing_image_exits_zero_like_docker(pair: Pair) -> None:
+    mine, docker = _both_raw(pair, "rmi", "-f", "nosuch:1")
+    assert docker.returncode == 0 and "No such image: nosuch:1" in docker.stderr
+    assert (mine.returncode, mine.stdout) == (0, "")
+    assert _message(mine.stderr) == _message(docker.stderr)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tag to an invalid name lacks the client's 'Error parsing reference: \"X\" is not a "
+    "valid repository/tag: ' lead",
+)
+def test_tag_to_an_invalid_name_says_what_docker_says(pair: Pair) -> None:
+    mine, docker = _both_raw(pair, "tag", "plain/app:1", "Bad:1")
+    assert mine.returncode == docker.returncode == 1
+    assert _message(mine.stderr) == _message(docker.stderr)
