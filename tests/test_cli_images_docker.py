@@ -8,10 +8,10 @@ the image and its new history entries). Two families:
 
 - `plain/*`: a base without symlinks and an image built FROM it (ENV, WORKDIR, COPY, LABEL,
   CMD): every column is compared byte for byte, sizes included.
-- `bb/*`: a busybox base (its applets are symlinks) and an image built FROM it: compared with
-  sizes left out, because Docker's classic store (overlay2, this daemon's and Docker's default
-  up to 28) counts a symlink's target length in the layer size and gantry counts regular files
-  only; that difference is the strict xfail test_symlink_sizes_match_docker.
+- `bb/*`: a busybox base (its applets are symlinks) and an image built FROM it: the columns
+  are compared with sizes left out, and the sizes on their own in
+  test_symlink_sizes_match_docker (Docker's classic store, overlay2, counts a symlink's target
+  length in the layer size; so does gantry).
 
 Known, deliberate differences with this daemon, not compared: `docker inspect` (the generic
 verb) fills `Config` with every zero-valued field of the 20.10 API and adds VirtualSize,
@@ -326,13 +326,6 @@ def test_inspect_config_of_busybox_matches_docker(pair: Pair) -> None:
         assert mine == docker, field
 
 
-# ------------------------------------------------------------------------------ known bugs
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="layer sizes leave out symlinks; Docker's overlay2 counts their target length",
-)
 @pytest.mark.parametrize(
     "args",
     [
@@ -345,6 +338,9 @@ def test_inspect_config_of_busybox_matches_docker(pair: Pair) -> None:
 def test_symlink_sizes_match_docker(pair: Pair, args: list[str]) -> None:
     mine, docker = pair.both(*args)
     assert mine == docker
+
+
+# ------------------------------------------------------------------------------ known bugs
 
 
 @pytest.mark.xfail(

@@ -235,7 +235,7 @@ class _Tee:
 @dataclass(frozen=True)
 class LayerScan:
     diff_id: Digest
-    #: Docker's layer size: sum of the regular files' sizes
+    #: Docker's layer size: regular files' and symlinks' sizes (whiteouts excluded)
     size: int
     #: bytes of the uncompressed tar
     tar_size: int
@@ -314,8 +314,8 @@ def _scan_entries(
     for e in reader:
         entries += 1
         checker.check(e)
-        if e.type in tar.REGULAR and not os.path.basename(e.name).startswith(_WHITEOUT):
-            size += e.size
+        if e.type in tar.SIZED and not os.path.basename(e.name).startswith(_WHITEOUT):
+            size += tar.disk_size(e)
     tee.trailing = 0
     # whatever TarReader had buffered past the end marker was already counted as tar;
     # the trailing allowance covers it (it reads at most one chunk ahead)

@@ -63,6 +63,9 @@ class LayerInfo:
     #: OCI layer media type for the compression used
     media_type: str
     compression: str | None
+    #: Docker's size of the layer: regular files once per inode plus symlink targets
+    #: (``tar.disk_size`` of every entry written; whiteouts count nothing)
+    content_size: int = 0
 
 
 class _HashingOut:
@@ -179,6 +182,7 @@ def create(
     header = tar.header
     links: dict[tuple[int, int], bytes] = {}
     skip_under: bytes | None = None
+    content_size = 0
     for rel, path, st in _walk(root, b""):
         if skip_under is not None:
             if rel.startswith(skip_under):
@@ -214,6 +218,7 @@ def create(
                 )
             )
             _copy(path, size, sink)
+            content_size += size
         elif stat.S_ISDIR(mode):
             xattrs, opaque = _xattrs(path, overlay)
             sink.write(
@@ -235,6 +240,7 @@ def create(
             sink.write(
                 header(rel, tar.SYM, mode=perm, uid=uid, gid=gid, mtime=mtime, linkname=target)
             )
+            content_size += len(target)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
             if overlay and stat.S_ISCHR(mode) and major == 0 and minor == 0:
@@ -267,6 +273,7 @@ def create(
         uncompressed_size=sink.size,
         media_type=mediatypes.layer_type(compression),
         compression=compression,
+        content_size=content_size,
     )
 
 

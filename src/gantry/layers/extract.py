@@ -65,7 +65,7 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 class ExtractResult:
     #: sha256 of the whole uncompressed tar stream
     diff_id: Digest
-    #: Docker's layer size: the sum of regular files' sizes (whiteouts excluded)
+    #: Docker's layer size: regular files' and symlinks' sizes (``tar.disk_size``; whiteouts excluded)
     size: int
     #: bytes in the uncompressed tar stream
     tar_size: int
@@ -225,6 +225,7 @@ class _Extractor:
             self._dir(pfd, base, path, e)
         elif t == tar.SYM:
             self._symlink(pfd, base, e)
+            self.size += tar.disk_size(e)
         elif t == tar.LNK:
             self._hardlink(pfd, base, e)
         elif t in (tar.CHR, tar.BLK, tar.FIFO):

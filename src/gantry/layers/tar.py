@@ -35,6 +35,8 @@ GNU_SPARSE, GNU_MULTIVOL, GNU_VOLHDR, GNU_DUMPDIR = b"S", b"M", b"V", b"D"
 #: Types whose data, whatever the size field says, is empty (as Go's archive/tar).
 HEADER_ONLY = frozenset({LNK, SYM, CHR, BLK, DIR, FIFO})
 REGULAR = frozenset({REG, AREG, CONTREG})
+#: Types that count in Docker's layer size (see :func:`disk_size`).
+SIZED = REGULAR | {SYM}
 
 XATTR_PREFIX = "SCHILY.xattr."
 
@@ -497,3 +499,15 @@ def header(
 def end_of_archive() -> bytes:
     """Two zero blocks, as every tar writer ends with."""
     return ZERO_BLOCK * 2
+
+
+def disk_size(e: Entry) -> int:
+    """What an entry adds to Docker's layer size (overlay2 walks the unpacked layer and sums
+    ``lstat`` sizes): a regular file's length, a symlink's target length; nothing for
+    directories, devices, FIFOs and hard links (the first name counted the bytes).
+    Callers leave out whiteouts."""
+    if e.type in REGULAR:
+        return e.size
+    if e.type == SYM:
+        return len(e.linkname)
+    return 0

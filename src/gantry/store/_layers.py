@@ -28,14 +28,14 @@ def scan(f: BinaryIO) -> tuple[Digest, int]:
     The blob may be plain, gzip or zstd (detected by magic). The tar is read with
     gantry's strict reader (bad checksums, truncation and the like are refused) and
     everything after the end-of-archive blocks is hashed too. The size is what
-    extraction counts (Docker's): the regular files' sizes, whiteouts excluded.
+    extraction counts (Docker's): regular files' and symlinks' sizes, whiteouts excluded.
     """
     try:
         reader = tar.TarReader(decompressing_reader(f), max_size=extract.DEFAULT_MAX_SIZE)
         size = 0
         for entry in reader:
-            if entry.type in tar.REGULAR and _counted(entry.name):
-                size += entry.size
+            if entry.type in tar.SIZED and _counted(entry.name):
+                size += tar.disk_size(entry)
         reader.finish()
     except OSError as err:
         raise InvalidArchive(f"invalid layer tar: {err}") from err
