@@ -1347,7 +1347,10 @@ def _json_parts(v: Any) -> Iterator[str]:
     else:
         custom = getattr(v, "__json__", None)
         if callable(custom):
-            yield from _json_parts(custom())
+            # a docker/cli row context: its MarshalJSON uses json.Marshal, which escapes
+            # <, > and & (these only occur inside strings, so a plain replace is exact)
+            text = "".join(_json_parts(custom()))
+            yield text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
             yield from _json_parts({f.name: getattr(v, f.name) for f in dataclasses.fields(v)})
         else:
