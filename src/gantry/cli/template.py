@@ -1110,15 +1110,49 @@ class Struct(dict[str, Any]):
     """A Go struct given as a dict: keys are its fields, in declaration order.
 
     Unlike a map, a missing field is an error (``can't evaluate field X in type T``);
-    ``json`` keeps the field order. ``go_type`` names the type in messages.
+    ``json`` keeps the field order. ``go_type`` names the type in messages. ``zero``
+    gives the zero values of fields the dict leaves out (Go prints them; JSON, like an
+    ``omitempty`` field, leaves them out).
     """
 
     go_type = "struct"
+    zero: Mapping[str, Any] = {}
 
-    def __init__(self, *args: Any, go_type: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        go_type: str | None = None,
+        zero: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if go_type is not None:
             self.go_type = go_type
+        if zero is not None:
+            self.zero = zero
+
+
+class NilSlice(list[Any]):
+    """A nil Go slice: prints ``[]``, ``json`` gives ``null``."""
+
+
+class NilMap(dict[Any, Any]):
+    """A nil Go map: prints ``map[]``, ``json`` gives ``null``."""
+
+
+class _NilPointer:
+    """A nil Go pointer: prints ``<nil>`` (also at the top level), ``json`` gives ``null``."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __go_str__(self) -> str:
+        return "<nil>"
+
+
+NIL = _NilPointer()
 
 
 class FuncError(Exception):
@@ -1184,7 +1218,7 @@ def go_type_name(v: Any) -> str:
 
 
 def _truth(v: Any) -> bool:
-    if v is None:
+    if v is None or v is NIL:
         return False
     if isinstance(v, bool):
         return v
@@ -1318,7 +1352,7 @@ def go_json(v: Any) -> str:
 
 
 def _json_parts(v: Any) -> Iterator[str]:
-    if v is None:
+    if v is None or v is NIL or isinstance(v, (NilSlice, NilMap)):
         yield "null"
     elif isinstance(v, bool):
         yield "true" if v else "false"
@@ -2135,6 +2169,8 @@ class _State:
             if name in receiver:
                 return receiver[name]
             if isinstance(receiver, Struct):
+                if name in receiver.zero:
+                    return receiver.zero[name]
                 self.errorf(f"can't evaluate field {name} in type {go_type_name(receiver)}")
             if self.tmpl.missingkey == "error":
                 self.errorf(f"map has no entry for key {go_quote(name)}")
