@@ -387,7 +387,13 @@ class Containers:
         self.db.update(c.id, stop_requested=0, restart_count=0)
         set_subreaper()
         sup = Supervisor(
-            self.root, c.id, stdin=stdin, tee=tee, proxy_signals=proxy_signals, one_shot=True
+            self.root,
+            c.id,
+            stdin=stdin,
+            tee=tee,
+            proxy_signals=proxy_signals,
+            one_shot=True,
+            manager=self,
         )
         code = sup.run()
         assert code is not None

@@ -123,10 +123,13 @@ class Supervisor:
         tee: Tee | None = None,
         proxy_signals: bool = False,
         one_shot: bool = False,
+        manager: Any = None,
     ) -> None:
         from gantry.containers.lifecycle import Containers
 
-        self.mgr = Containers(root)
+        # a foreground run shares its caller's Containers (its database and store already
+        # open); a detached supervisor, forked, opens its own
+        self.mgr = manager if manager is not None else Containers(root)
         self.id = container_id
         self.dir = self.mgr.container_dir(container_id)
         self.stdin = stdin
