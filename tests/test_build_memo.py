@@ -125,6 +125,35 @@ def test_tag_moved_away_is_put_back_by_the_answer(store: Store, ctx: Path) -> No
 # ------------------------------------------------------------------ every change misses
 
 
+def _memo_files(store: Store) -> dict[str, bytes]:
+    d = store.root / "build" / "memo"
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def test_secret_value_is_never_in_the_memo(store: Store, ctx: Path) -> None:
+    import hashlib
+
+    value, other = b"memo-secret-value-1", b"memo-secret-value-2"
+    first = warm(store, ctx, secrets={"tok": value})
+    notes = _memo_files(store)
+    assert notes
+    # a new value of the same secret: the same note answers, nothing is rewritten
+    assert answers(store, ctx, secrets={"tok": other})
+    again, seen = run(store, ctx, secrets={"tok": other})
+    assert seen.ran == [] and again.image.id == first.image.id
+    assert _memo_files(store) == notes
+    # no function of the value we can think of is in a name or a note
+    for v in (value, other):
+        for digest in (hashlib.sha256(v).hexdigest(), hashlib.sha512(v).hexdigest()):
+            for name, data in notes.items():
+                assert digest not in name and digest.encode() not in data
+        for data in notes.values():
+            assert v not in data
+    # the secret's ID is an input: another ID (or none) is another build
+    assert not answers(store, ctx, secrets={"other": value})
+    assert not answers(store, ctx)
+
+
 def test_changed_dockerfile_misses(store: Store, ctx: Path) -> None:
     first = warm(store, ctx)
     (ctx / "Dockerfile").write_text(DOCKERFILE + "# a comment\n")

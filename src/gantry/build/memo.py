@@ -136,8 +136,13 @@ def _ignore_file(opts: BuildOptions) -> list[object]:
 
 
 def inputs_key(opts: BuildOptions, text: bytes) -> str:
-    """The digest of everything a build is asked, tags and ``no_cache`` aside."""
-    secrets = {k: hashlib.sha256(v).hexdigest() for k, v in opts.secrets.items()}
+    """The digest of everything a build is asked, tags and ``no_cache`` aside.
+
+    Secrets count by ID only, never by value: the digest names a file in the store, and
+    any function of a secret's value there could be tested offline against guesses. A
+    new value cannot change the result either -- it never keys a step (as in BuildKit),
+    so the solver would answer the same build from its cache.
+    """
     parts = [
         "gantry-build-memo",
         FORMAT,
@@ -152,7 +157,7 @@ def inputs_key(opts: BuildOptions, text: bytes) -> str:
         opts.network,
         opts.source_date_epoch,
         opts.lint,
-        sorted(secrets.items()),
+        sorted(opts.secrets),
         sorted(opts.ssh.items()),
         _ignore_file(opts),
     ]
