@@ -12,9 +12,10 @@ from typing import BinaryIO
 
 from gantry.digest import Digest
 from gantry.errors import InvalidArchive
-from gantry.layers import extract, tar
-from gantry.layers.compression import decompressing_reader
 from gantry.layers.whiteouts import PREFIX as _WHITEOUT
+
+# gantry.layers' reader, extractor and codecs are imported where a layer is read: listing,
+# tagging and a cached build open the store without ever reading one.
 
 
 def _counted(name: bytes) -> bool:
@@ -30,6 +31,9 @@ def scan(f: BinaryIO) -> tuple[Digest, int]:
     everything after the end-of-archive blocks is hashed too. The size is what
     extraction counts (Docker's): regular files' and symlinks' sizes, whiteouts excluded.
     """
+    from gantry.layers import extract, tar
+    from gantry.layers.compression import decompressing_reader
+
     try:
         reader = tar.TarReader(decompressing_reader(f), max_size=extract.DEFAULT_MAX_SIZE)
         size = 0
@@ -48,5 +52,7 @@ def os_basename(name: str) -> str:
 
 def unpack(f: BinaryIO, dest: Path) -> tuple[Digest, int]:
     """Extract a layer blob into ``dest`` (overlay whiteouts); return (diff ID, size)."""
+    from gantry.layers import extract
+
     result = extract.extract(f, dest, mode="overlay")
     return Digest(str(result.diff_id)), int(result.size)
