@@ -743,7 +743,7 @@ class Builder:
         with self.store.content.writer() as w:
             info = create(directory, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
         chain = _chain_of(parent, info.diff_id)
-        size = _tree_size(directory)
+        size = info.content_size  # Docker's measure: symlink targets, each inode once
         self.store.adopt_snapshot(
             chain,
             parent=parent,
@@ -1564,19 +1564,6 @@ def _port_specs(word: str) -> list[str]:
     if not port.isdigit():
         raise BuildError(f"invalid containerPort: {port}")
     return [f"{port}/{proto}"]
-
-
-def _tree_size(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, f))
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                total += st.st_size
-    return total
 
 
 def _resolve_chown(root: Path, spec: str) -> tuple[int, int]:
