@@ -517,6 +517,9 @@ class Builder:
                     st.volumes.append(v)
             self._meta(st, hist.simple("VOLUME", hist.go_list(instr.volumes)))
         elif isinstance(instr, StopsignalInstr):
+            from gantry.build.signals import parse_signal
+
+            parse_signal(instr.signal)  # BuildKit refuses what moby cannot send
             st.cc["stop_signal"] = instr.signal
             self._meta(st, hist.simple("STOPSIGNAL", instr.signal))
         elif isinstance(instr, ShellInstr):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from gantry.dockerfile.durations import format_duration
-from gantry.dockerfile.goquote import go_quote_list
+from gantry.dockerfile.goquote import go_quote, go_quote_list
 
 COMMENT = "buildkit.dockerfile.v0"
 SUFFIX = " # buildkit"
@@ -86,12 +86,35 @@ def healthcheck(
     start_interval: int,
     retries: int,
 ) -> str:
-    """``HEALTHCHECK {Test:[CMD-SHELL x] Interval:30s ...}`` (Go's ``%+v``)."""
-    return (
-        f"HEALTHCHECK {{Test:{go_list(test)} Interval:{format_duration(interval)}"
-        f" Timeout:{format_duration(timeout)} StartPeriod:{format_duration(start_period)}"
-        f" StartInterval:{format_duration(start_interval)} Retries:{retries}}}"
+    """``HEALTHCHECK &{["CMD-SHELL" "x"] "30s" "0s" "0s" "0s" '\\x03'}``: Go's ``%q`` of a
+    ``*HealthConfig``, as BuildKit writes it (durations quoted through their ``String``,
+    ``Retries`` quoted as a rune)."""
+    durations = " ".join(
+        go_quote(format_duration(d)) for d in (interval, timeout, start_period, start_interval)
     )
+    return f"HEALTHCHECK &{{{go_quote_list(test)} {durations} {go_quote_rune(retries)}}}"
+
+
+_RUNE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+
+
+def go_quote_rune(n: int) -> str:
+    """Go's ``%q`` of an integer: ``strconv.QuoteRune`` (``'\\x03'``, ``'A'``, ``'\\u2028'``)."""
+    if n < 0 or n > 0x10FFFF or 0xD800 <= n <= 0xDFFF:
+        n = 0xFFFD  # fmt turns a value beyond MaxRune, and QuoteRune an invalid one, into this
+    if n in (0x27, 0x5C):
+        return "'\\" + chr(n) + "'"
+    ch = chr(n)
+    if n == 0x20 or (n > 0x20 and ch.isprintable()):
+        return f"'{ch}'"
+    simple = _RUNE_ESCAPES.get(n)
+    if simple is not None:
+        return f"'{simple}'"
+    if n < 0x20 or n == 0x7F:
+        return f"'\\x{n:02x}'"
+    if n < 0x10000:
+        return f"'\\u{n:04x}'"
+    return f"'\\U{n:08x}'"
 
 
 def simple(keyword: str, value: str) -> str:
