@@ -208,11 +208,6 @@ def test_volume_prune_asks_first(croot: Path) -> None:
     assert _volumes(croot) == {"keep", "busy"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="volume prune -a prompts with the anonymous-volumes warning, not Docker's "
-    "'all local volumes' one",
-)
 def test_volume_prune_all_warns_about_all_volumes(croot: Path) -> None:
     _make_volumes(croot)
     p = gantry(croot, "volume", "prune", "-a", input=b"n\n")
@@ -220,10 +215,6 @@ def test_volume_prune_all_warns_about_all_volumes(croot: Path) -> None:
     assert "keep" in _volumes(croot)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="volume prune accepts -a together with --filter all=1; Docker refuses the pair",
-)
 def test_volume_prune_all_flag_and_all_filter_conflict(croot: Path) -> None:
     _make_volumes(croot)
     p = gantry(croot, "volume", "prune", "-a", "--filter", "all=1", "-f")
@@ -232,10 +223,6 @@ def test_volume_prune_all_flag_and_all_filter_conflict(croot: Path) -> None:
     assert "keep" in _volumes(croot)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="anonymous volumes carry no com.docker.volume.anonymous label (Docker >= 23 sets it)",
-)
 def test_anonymous_volume_is_labelled_like_dockers(croot: Path) -> None:
     anon, _ = _make_volumes(croot)
     (doc,) = json.loads(out(gantry(croot, "volume", "inspect", anon)))
@@ -244,10 +231,6 @@ def test_anonymous_volume_is_labelled_like_dockers(croot: Path) -> None:
     assert named["Labels"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="volume CreatedAt is written '+00:00'; Docker formats RFC 3339 with 'Z' for UTC",
-)
 def test_volume_created_at_is_rfc3339_like_dockers(croot: Path) -> None:
     assert out(gantry(croot, "volume", "create", "stamp")) == "stamp\n"
     (doc,) = json.loads(out(gantry(croot, "volume", "inspect", "stamp")))

@@ -160,10 +160,15 @@ def prune(ctx: click.Context, all_: bool, filters: tuple[str, ...], force: bool)
     for key in flt:
         if key not in ("label", "label!", "all"):
             raise UsageError(f"invalid filter '{key}'")
-    if any(v.lower() in ("1", "true") for v in flt.get("all", [])):
+    warning = "anonymous local volumes"
+    if all_:  # docker/cli: -a is sent as the filter all=true, so the two cannot be combined
+        if "all" in flt:
+            raise UsageError("conflicting options: cannot specify both --all and --filter all=1")
+        warning = "all local volumes"
+    elif any(v.lower() in ("1", "true") for v in flt.get("all", [])):
         all_ = True
     if not force and not confirm(
-        "WARNING! This will remove anonymous local volumes not used by at least one container."
+        f"WARNING! This will remove {warning} not used by at least one container."
     ):
         return
     removed, reclaimed = [], 0

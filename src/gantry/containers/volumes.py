@@ -1,8 +1,13 @@
 """Named volumes (Docker's ``local`` driver): ``<root>/volumes/<name>/_data``.
 
 Each volume keeps its metadata next to its data in ``<root>/volumes/<name>/volume.json``
-(created time, labels, options, anonymous or not). A volume is in use while a container's
-``Mounts`` name it; ``remove`` refuses such a volume as Docker does.
+(created time, labels, options). A volume is in use while a container's ``Mounts`` name it;
+``remove`` refuses such a volume as Docker does.
+
+Anonymous volumes are told apart as Docker >= 23 does: by the label
+``com.docker.volume.anonymous`` (empty value), which is what ``volume prune`` without ``-a``
+looks for. Volumes written before gantry set the label carry ``"anonymous": true`` in their
+``volume.json`` instead; reading one adds the label, so both kinds behave alike.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from typing import Any
 from gantry.errors import Conflict, NotFound, UsageError
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+#: the label moby puts on volumes created without a name
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+
+
+def rfc3339(ts: float) -> str:
+    """Go's ``time.RFC3339`` of ``ts`` in local time: ``...+02:00``, or ``...Z`` in UTC."""
+    text = datetime.fromtimestamp(ts, UTC).astimezone().isoformat(timespec="seconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 @dataclass(frozen=True)
@@ -31,13 +44,16 @@ class Volume:
     created: float
     labels: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
-    anonymous: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        """Created without a name (carries Docker's anonymous-volume label)."""
+        return ANONYMOUS_LABEL in self.labels
 
     def inspect(self) -> dict[str, Any]:
         """``docker volume inspect``'s object."""
-        created = datetime.fromtimestamp(self.created, UTC).astimezone()
         return {
-            "CreatedAt": created.isoformat(timespec="seconds"),
+            "CreatedAt": rfc3339(self.created),
             "Driver": "local",
             "Labels": dict(self.labels) or None,
             "Mountpoint": str(self.mountpoint),
@@ -64,10 +80,17 @@ class Volumes:
         options: Mapping[str, str] | None = None,
         anonymous: bool = False,
     ) -> Volume:
-        """Create (or, as Docker, return the existing) volume ``name``; random if None."""
+        """Create (or, as Docker, return the existing) volume ``name``.
+
+        Without a name (or with ``anonymous``) the volume gets a random name if it has none
+        and Docker's anonymous-volume label.
+        """
+        labels = dict(labels or {})
         if name is None:
             name = secrets.token_hex(32)
             anonymous = True
+        if anonymous:
+            labels[ANONYMOUS_LABEL] = ""
         if not VALID_NAME.match(name):
             raise UsageError(
                 f'create {name}: "{name}" includes invalid characters for a local volume name, '
@@ -83,9 +106,8 @@ class Volumes:
             name,
             vdir / "_data",
             time.time(),
-            dict(labels or {}),
+            labels,
             dict(options or {}),
-            anonymous,
         )
         tmp = vdir / ".volume.json.tmp"
         tmp.write_text(
@@ -94,7 +116,7 @@ class Volumes:
                     "created": vol.created,
                     "labels": dict(vol.labels),
                     "options": dict(vol.options),
-                    "anonymous": anonymous,
+                    "anonymous": vol.anonymous,  # read by gantry before the label
                 }
             )
         )
@@ -106,13 +128,15 @@ class Volumes:
             meta = json.loads(self._meta(name).read_text())
         except (FileNotFoundError, NotADirectoryError, ValueError):
             return None
+        labels = dict(meta.get("labels") or {})
+        if meta.get("anonymous"):  # written before the label: same meaning
+            labels.setdefault(ANONYMOUS_LABEL, "")
         return Volume(
             name,
             self.dir / name / "_data",
             float(meta.get("created", 0)),
-            dict(meta.get("labels") or {}),
+            labels,
             dict(meta.get("options") or {}),
-            bool(meta.get("anonymous")),
         )
 
     def get(self, name: str) -> Volume:
