@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import stat
 import threading
 import time
@@ -234,13 +235,8 @@ class Builder:
         self.df = parse_dockerfile(text, file=self.dockerfile_name)
         self.source_lines = text.decode("utf-8", "replace").splitlines()
         args = dict(opts.build_args)
-        if self.epoch is None and "SOURCE_DATE_EPOCH" in args:
-            try:
-                self.epoch = int(args["SOURCE_DATE_EPOCH"])
-            except ValueError:
-                raise BuildError(
-                    f"invalid SOURCE_DATE_EPOCH: {args['SOURCE_DATE_EPOCH']}"
-                ) from None
+        if self.epoch is None:
+            self.epoch = parse_source_date_epoch(args.get("SOURCE_DATE_EPOCH", ""))
         if opts.lint and not (self.known is not None and self.known.lint_clean):
             self.lint = self._lint(text, path)
         self.plan: Plan = plan(self.df, args, opts.target, base_env=self._base_env)
@@ -259,7 +255,10 @@ class Builder:
             self.steps,
             self.cached,
             warnings=list(self.lint.findings) if self.lint is not None else [],
-            unconsumed_args=self.plan.resolver.unconsumed(),
+            # SOURCE_DATE_EPOCH is the frontend's own (buildx also sends it from the env)
+            unconsumed_args=[
+                a for a in self.plan.resolver.unconsumed() if a != "SOURCE_DATE_EPOCH"
+            ],
         )
         if self.known is not None and self.known.lint_clean:
             # the checks were skipped: what they looked up is what the note verified
@@ -1567,6 +1566,27 @@ def _port_specs(word: str) -> list[str]:
     if not port.isdigit():
         raise BuildError(f"invalid containerPort: {port}")
     return [f"{port}/{proto}"]
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def parse_source_date_epoch(value: str) -> int | None:
+    """The ``SOURCE_DATE_EPOCH`` build arg as BuildKit reads it: empty is unset, else a
+    decimal int64 (sign allowed); anything else fails the build in BuildKit's words."""
+    if value == "":
+        return None
+    if not _GO_INT.match(value):
+        why = "invalid syntax"
+    elif not -(1 << 63) <= int(value) < 1 << 63:
+        why = "value out of range"
+    else:
+        return int(value)
+    from gantry.dockerfile.goquote import go_quote
+
+    raise BuildError(
+        f"invalid SOURCE_DATE_EPOCH: {value}: strconv.ParseInt: parsing {go_quote(value)}: {why}"
+    )
 
 
 def _resolve_chown(root: Path, spec: str) -> tuple[int, int]:

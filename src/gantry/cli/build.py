@@ -202,7 +202,12 @@ def build(
     args = _kv(build_args, "build-arg", from_env=True)
     call_name, call_format = _parse_call("check" if check else call)
     label_map = _kv(labels, "label", from_env=False)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch and "SOURCE_DATE_EPOCH" not in args:
+        # buildx sends the variable as the build arg (docker/buildx#1482): the frontend
+        # reads it there, a Dockerfile's ARG SOURCE_DATE_EPOCH sees it, and a bad value
+        # fails the build; --build-arg SOURCE_DATE_EPOCH=... wins
+        args["SOURCE_DATE_EPOCH"] = epoch
     secret_values: dict[str, bytes] = {}
     ssh_sockets: dict[str, str] = {}
     if secrets or ssh:
@@ -248,7 +253,6 @@ def build(
             no_cache=no_cache,
             labels=label_map,
             network=network,
-            source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
             secrets=secret_values,
             ssh=ssh_sockets,
             squash=squash,
