@@ -248,12 +248,6 @@ def test_copy_source_xattr_change_misses(store: Store, root: Path, tmp_path: Pat
     assert res.cached < res.steps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="build/sources.py: COPY drops the source's user.* xattrs (no xattr in the layer); "
-    "BuildKit copies them",
-)
 def test_copy_keeps_user_xattrs(store: Store, tmp_path: Path) -> None:
     ctx = context(tmp_path / "xk", {"Dockerfile": "FROM busybox\nCOPY f /f\n", "f": "x\n"})
     os.setxattr(ctx / "f", "user.tag", b"kept")
@@ -265,6 +259,33 @@ def test_copy_keeps_user_xattrs(store: Store, tmp_path: Path) -> None:
             break
     assert p is not None
     assert "user.tag" in os.listxattr(p)
+
+
+def test_copy_keeps_user_xattrs_of_a_tree_and_through_a_stage(store: Store, tmp_path: Path) -> None:
+    ctx = context(
+        tmp_path / "xt",
+        {
+            "Dockerfile": ("FROM busybox AS a\nCOPY d /d\nFROM busybox\nCOPY --from=a /d /e\n"),
+            "d/f": "x\n",
+        },
+    )
+    os.setxattr(ctx / "d" / "f", "user.tag", b"kept")
+    os.setxattr(ctx / "d", "user.dir", b"dir")
+    img = build(store, BuildOptions(context=ctx)).image
+    tops = store.lowerdirs(store.layers(img)[-1].chain_id)
+    f = next(d / "e" / "f" for d in tops if (d / "e" / "f").exists())
+    assert os.getxattr(f, "user.tag") == b"kept"
+    # the layer tar carries it (PAX SCHILY.xattr), so a pushed image keeps it too
+    import tarfile
+
+    from gantry.layers.compression import decompressing_reader
+
+    with (
+        store.content.open(store.layers(img)[-1].digest) as raw,
+        tarfile.open(fileobj=decompressing_reader(raw), mode="r|") as tf,
+    ):
+        entry = next(m for m in tf if m.name == "e/f")
+        assert entry.pax_headers.get("SCHILY.xattr.user.tag") == "kept"
 
 
 @pytest.mark.slow

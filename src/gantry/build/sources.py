@@ -17,6 +17,7 @@ content still hits).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -358,8 +359,31 @@ def is_archive(path: str) -> bool:
     return stored == sum(head[:148]) + 8 * 32 + sum(head[156:])
 
 
+def _copy_user_xattrs(src: str, dst: str) -> None:
+    """The source's ``user.*`` extended attributes onto the copy, as BuildKit's copy keeps
+    them (overlayfs' own ``user.overlay.*`` aside). Nothing when either side has none."""
+    try:
+        names = os.listxattr(src)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith("user.") or name.startswith("user.overlay."):
+            continue
+        try:
+            os.setxattr(dst, name, os.getxattr(src, name))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTSUP, errno.ENODATA):
+                raise
+
+
 def _set_meta(
-    path: str, st: os.stat_result, opts: CopyOptions, *, is_dir: bool, is_link: bool
+    path: str,
+    st: os.stat_result,
+    opts: CopyOptions,
+    *,
+    is_dir: bool,
+    is_link: bool,
+    src: str | None = None,
 ) -> None:
     if opts.chown is not None:
         uid, gid = opts.chown
@@ -368,6 +392,8 @@ def _set_meta(
     else:
         uid, gid = 0, 0
     os.chown(path, uid, gid, follow_symlinks=False)
+    if src is not None and not is_link:  # Linux keeps no user.* xattr on a symlink
+        _copy_user_xattrs(src, path)
     if not is_link:
         mode = stat.S_IMODE(st.st_mode)
         if opts.chmod is not None:
@@ -399,7 +425,7 @@ def copy_file(src: str, dst: str, st: os.stat_result, opts: CopyOptions) -> None
         _replace_target(dst, True)
         if not existed:
             os.mkdir(dst, 0o700)
-            _set_meta(dst, st, opts, is_dir=True, is_link=False)
+            _set_meta(dst, st, opts, is_dir=True, is_link=False, src=src)
         return
     _replace_target(dst, False)
     if stat.S_ISLNK(mode):
@@ -415,13 +441,13 @@ def copy_file(src: str, dst: str, st: os.stat_result, opts: CopyOptions) -> None
                 os.close(fout)
         finally:
             os.close(fin)
-        _set_meta(dst, st, opts, is_dir=False, is_link=False)
+        _set_meta(dst, st, opts, is_dir=False, is_link=False, src=src)
     elif stat.S_ISFIFO(mode):
         os.mkfifo(dst, 0o600)
-        _set_meta(dst, st, opts, is_dir=False, is_link=False)
+        _set_meta(dst, st, opts, is_dir=False, is_link=False, src=src)
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         os.mknod(dst, mode, st.st_rdev)
-        _set_meta(dst, st, opts, is_dir=False, is_link=False)
+        _set_meta(dst, st, opts, is_dir=False, is_link=False, src=src)
     # sockets are not copied
 
 
