@@ -865,7 +865,10 @@ class Builder:
             # the shape of the mount, never the secret's value or the agent's socket
             return [*base, m.cache_id, m.source, m.env, m.required, m.mode, m.uid, m.gid]
         if m.type == "cache":
-            return [*base, m.cache_id, m.sharing, m.mode, m.uid, m.gid]
+            key = [*base, m.cache_id, m.sharing, m.mode, m.uid, m.gid]
+            if m.from_:  # what seeds a new cache: the source's identity, never its contents
+                key += ["from", self._from_identity(m.from_), m.source]
+            return key
         if m.type == "tmpfs":
             return [*base, m.size]
         local = None if not m.from_ or self._used_stage(m.from_) else self._local_context(m.from_)
@@ -944,37 +947,32 @@ class Builder:
             opts = ("nosuid", "nodev") + ((f"size={m.size}",) if m.size else ())
             return RM(target, "tmpfs", "tmpfs", opts)
         if m.type == "cache":
-            cid = m.cache_id or target
-            d = (
-                self.store.root
-                / "build"
-                / "cache-mounts"
-                / hashlib.sha256(cid.encode()).hexdigest()
-            )
-            if not d.exists():
-                tmp = d.with_name(d.name + f".tmp{os.getpid()}.{threading.get_ident()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                os.chown(tmp, m.uid or 0, m.gid or 0)
-                os.chmod(tmp, 0o755 if m.mode is None else m.mode)
-                try:
-                    os.rename(tmp, d)
-                except OSError:
-                    os.rmdir(tmp)  # someone else created it first
-            if m.sharing in ("locked", "private"):
-                import fcntl
-
-                fd = os.open(str(d) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
-                stack.callback(os.close, fd)
-                if m.sharing == "locked":
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                else:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        d = work / f"private-cache-{len(os.listdir(work))}"
-                        d.mkdir()
-            return RM(target, "bind", str(d), ("rbind", "rprivate"))
+            return self._cache_mount(stack, m, target, work)
         # bind: the context, a stage or an image; writes (rw) go to a throwaway upper
+        source = self._mount_source(stack, m, work)
+        if not m.readonly:
+            up = work / f"rw-{len(os.listdir(work))}"
+            for sub in ("upper", "work", "merged"):
+                (up / sub).mkdir(parents=True)
+            if source.is_dir():
+                stack.enter_context(overlay(up / "merged", [source], up / "upper", up / "work"))
+                source = up / "merged"
+            else:
+                copy = up / "upper" / source.name
+                import shutil
+
+                shutil.copy2(source, copy)
+                source = copy
+        return RM(
+            target, "bind", str(source), ("rbind", "rprivate") + (("ro",) if m.readonly else ())
+        )
+
+    def _mount_source(self, stack: contextlib.ExitStack[bool | None], m: Mount, work: Path) -> Path:
+        """Where a mount's ``source`` is on the host: in the context, a ``--build-context``
+        directory, or a stage or image (mounted read-only below ``work``)."""
+        from gantry.runtime.overlay import overlay
+        from gantry.runtime.rootfs import resolve_in_root
+
         local = None if not m.from_ or self._used_stage(m.from_) else self._local_context(m.from_)
         if local is not None:
             base = local
@@ -993,30 +991,72 @@ class Builder:
             base = src_root
         else:
             base = self.opts.context
-        from gantry.runtime.rootfs import resolve_in_root
-
         try:
-            source = resolve_in_root(base, m.source or "/")
+            return resolve_in_root(base, m.source or "/")
         except (FileNotFoundError, NotADirectoryError):
             raise BuildError(
                 f'failed to calculate checksum: "/{(m.source or "").lstrip("/")}": not found'
             ) from None
-        if not m.readonly:
-            up = work / f"rw-{len(os.listdir(work))}"
-            for sub in ("upper", "work", "merged"):
-                (up / sub).mkdir(parents=True)
-            if source.is_dir():
-                stack.enter_context(overlay(up / "merged", [source], up / "upper", up / "work"))
-                source = up / "merged"
+
+    def _from_identity(self, ref: str) -> str:
+        """A ``from=`` as it stands in this build: the stage's filesystem key, the image's
+        chain, or the ``--build-context`` directory."""
+        used = self._used_stage(ref)
+        if used is not None:
+            return used.fs_key
+        local = self._local_context(ref)
+        if local is not None:
+            return str(local)
+        return self._image_chain(ref)
+
+    def _cache_mount(
+        self, stack: contextlib.ExitStack[bool | None], m: Mount, target: str, work: Path
+    ) -> RuntimeMount:
+        """``type=cache``: a directory kept in the store under its id, made on first use --
+        empty (owned ``uid:gid``, ``mode``) or, with ``from=``, a copy of that stage's,
+        image's or context's ``source`` (BuildKit keys such a cache on the id and its base,
+        so another base is another cache). ``sharing=locked`` waits for the directory,
+        ``private`` takes a new one of the same making while it is busy."""
+        from gantry.runtime.spec import Mount as RM
+
+        cid = m.cache_id or target
+        ident = cid
+        if m.from_:
+            ident += "\0" + "\0".join((self._from_identity(m.from_), m.source or "/"))
+
+        def make(d: Path) -> None:
+            if m.from_:
+                _seed_dir(self._mount_source(stack, m, work), d)
             else:
-                copy = up / "upper" / source.name
+                d.mkdir()
+                os.chown(d, m.uid or 0, m.gid or 0)
+                os.chmod(d, 0o755 if m.mode is None else m.mode)
+
+        d = self.store.root / "build" / "cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()
+        if not d.exists():
+            d.parent.mkdir(parents=True, exist_ok=True)
+            tmp = d.with_name(d.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+            make(tmp)
+            try:
+                os.rename(tmp, d)
+            except OSError:
                 import shutil
 
-                shutil.copy2(source, copy)
-                source = copy
-        return RM(
-            target, "bind", str(source), ("rbind", "rprivate") + (("ro",) if m.readonly else ())
-        )
+                shutil.rmtree(tmp)  # someone else created it first
+        if m.sharing in ("locked", "private"):
+            import fcntl
+
+            fd = os.open(str(d) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+            stack.callback(os.close, fd)
+            if m.sharing == "locked":
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    d = work / f"private-cache-{len(os.listdir(work))}"
+                    make(d)
+        return RM(target, "bind", str(d), ("rbind", "rprivate") + (("ro",) if m.readonly else ()))
 
     def _run_env(self, st: _State, step: Step) -> list[str]:
         """A RUN's environment: the ARGs in scope, the image ENV, PATH, proxy build args.
@@ -1736,6 +1776,25 @@ def _copy_tree(
             dirs.append((dst, st, created))
     for dst, st, created in reversed(dirs):
         copy_dir_finish(dst, st, opts, created)
+
+
+def _seed_dir(source: Path, d: Path) -> None:
+    """``d`` (new) as a copy of the directory ``source``: contents, owners, modes, times
+    and ``user.*`` xattrs, and ``source``'s own metadata."""
+    if not source.is_dir():
+        raise BuildError(f"cache mount source {source.name!r} is not a directory")
+    keep = CopyOptions(keep_owner=True)
+    top = os.stat(source)
+    copy_file(str(source), str(d), top, keep)
+    dirs: list[tuple[str, os.stat_result]] = [(str(d), top)]
+    for sub, src in _walk_host(str(source)):
+        st = os.lstat(src)
+        dst = os.path.join(d, sub)
+        copy_file(src, dst, st, keep)
+        if stat.S_ISDIR(st.st_mode):
+            dirs.append((dst, st))
+    for dst, st in reversed(dirs):
+        copy_dir_finish(dst, st, keep, True)
 
 
 def _walk_host(top: str) -> list[tuple[str, str]]:
