@@ -48,7 +48,7 @@ def feed(scan: LayerScan, data: bytes, step: int = 4099) -> tuple[str, int]:
 
 
 def test_scan_of_gzip_matches_the_store_measure():
-    blob = random_layer(2_000_000, seed=3)  # bigger than the pipe buffer
+    blob = random_layer(2_000_000, seed=3)  # many chunks of the hand-over
     got = feed(LayerScan(), blob)
     assert got == _layers.scan(io.BytesIO(blob))
 
@@ -70,9 +70,29 @@ def test_scan_resumes_from_a_prefix_file(tmp_path: Path):
 
 def test_scan_of_garbage_fails_without_blocking_the_writer():
     scan = LayerScan()
-    scan.write(b"not a tar at all " * 200_000)  # 3.4 MB: would block on a full pipe
+    # many more chunks than the hand-over holds: a scanner that stopped taking them
+    # after its error would leave the writer blocked (the thread would still be alive)
+    writer = threading.Thread(
+        target=lambda: [scan.write(b"not a tar at all " * 4_000) for _ in range(200)],
+        daemon=True,
+    )
+    writer.start()
+    writer.join(30)
+    assert not writer.is_alive(), "the writer blocked after the scan failed"
     with pytest.raises(InvalidArchive):
         scan.result()
+
+
+def test_scan_copies_a_buffer_the_caller_reuses():
+    """Chunks are handed over by reference; a bytearray the caller refills must not be."""
+    blob = random_layer(1_500_000, seed=5)
+    scan = LayerScan()
+    buf = bytearray(65_536)
+    for i in range(0, len(blob), len(buf)):
+        piece = blob[i : i + len(buf)]
+        buf[: len(piece)] = piece
+        scan.write(memoryview(buf)[: len(piece)])
+    assert scan.result() == _layers.scan(io.BytesIO(blob))
 
 
 def push_raw(
