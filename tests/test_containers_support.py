@@ -179,7 +179,7 @@ def cleanup_root(root: Path) -> list[str]:
     if not (root / "meta.db").exists():
         return problems
     with Containers(root) as mgr:
-        for c in mgr.db.all():
+        for c in mgr.store.containers():
             with contextlib.suppress(Exception):
                 mgr.remove(c.id, force=True, volumes=True)
     deadline = time.monotonic() + 10

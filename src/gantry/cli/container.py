@@ -511,7 +511,7 @@ def logs(ctx: click.Context, details: bool, follow: bool, since: str | None, tai
             raise UsageError("configured logging driver does not support reading")
 
         def running() -> bool:
-            cur = mgr.db.by_id(c.id)
+            cur = mgr.record(c.id)
             return cur is not None and mgr.reconcile(cur).running
 
         out, err = sys.stdout.buffer, sys.stderr.buffer

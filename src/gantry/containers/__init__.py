@@ -4,8 +4,8 @@
   stop, kill, restart, wait, remove, prune, inspect)
 - :mod:`~gantry.containers.config`: :class:`CreateOptions` and Docker's merge of the
   user's settings with the image's (Entrypoint/Cmd rules, Env, ports)
-- :mod:`~gantry.containers.state`: the records (store's ``containers`` table plus
-  ``container_status``) and Docker's status strings
+- :mod:`~gantry.containers.state`: :class:`Container`, a view of the store's container
+  records (``Store.add_container``/``update_container``/...), and Docker's status strings
 - :mod:`~gantry.containers.supervisor`: the per-container supervisor process (conmon's job)
 - :mod:`~gantry.containers.logs`: json-file logs (writer and reader)
 - :mod:`~gantry.containers.bundle`: mounts and the OCI bundle of a container

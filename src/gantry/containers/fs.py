@@ -38,7 +38,7 @@ def rootfs(mgr: Containers, ref: str) -> Iterator[Path]:
     try:
         yield merged
     finally:
-        c2 = mgr.db.by_id(c.id)
+        c2 = mgr.record(c.id)
         if c2 is None or c2.state not in (RUNNING, PAUSED):
             mgr.unmount_rootfs(c.id)
 

@@ -71,7 +71,7 @@ class HealthMonitor(threading.Thread):
         began = time.monotonic()
         health: dict[str, Any] = {"Status": "starting", "FailingStreak": 0, "Log": []}
         try:
-            mgr.db.update(self.id, health=health)
+            mgr.store.update_container(self.id, health=health)
             while not self._stop.wait(self.interval):
                 start = time.time()
                 out: list[str] = []
@@ -95,6 +95,6 @@ class HealthMonitor(threading.Thread):
                     if health["FailingStreak"] >= self.retries:
                         health["Status"] = "unhealthy"
                 health["Log"] = [*health["Log"], entry][-MAX_LOG:]
-                mgr.db.update(self.id, health=health)
+                mgr.store.update_container(self.id, health=health)
         finally:
             mgr.close()

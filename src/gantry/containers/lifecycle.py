@@ -12,8 +12,12 @@
 
 Per container: ``<root>/containers/<id>/`` holds ``upper``/``work`` (its writable layer),
 ``merged`` (the overlay while it runs), ``bundle`` (config.json, hosts, resolv.conf,
-hostname), ``<id>-json.log`` and ``supervisor.log``. The image's snapshot chain is held
-in the store as ``container:<id>`` for as long as the container exists.
+hostname), ``<id>-json.log`` and ``supervisor.log``.
+
+The records are the store's (``Store.add_container``/``update_container``/
+``remove_container``...): adding a container holds its image's snapshot chain as
+``container:<id>`` in the same transaction, and removing it drops the rows and the hold
+together, so no kill in between leaves one without the other.
 
 State survives the CLI. Whenever a record says running or restarting, its supervisor is
 checked (PID and start time); a record whose supervisor died with the container is
@@ -32,7 +36,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gantry.containers import names
 from gantry.containers.bundle import public_mounts, resolve_mounts
@@ -46,11 +50,14 @@ from gantry.containers.state import (
     RESTARTING,
     RUNNING,
     Container,
-    ContainerDB,
+    from_record,
 )
 from gantry.containers.volumes import Volumes
 from gantry.errors import Conflict, ContainerError, GantryError, NotFound, UsageError
 from gantry.runtime.oci_runtime import OCIRuntime, detect_runtime, signal_number
+
+if TYPE_CHECKING:
+    from gantry.store import Store
 
 DEFAULT_STOP_TIMEOUT = 10
 #: How long to wait for a supervisor to record an exit after SIGKILL.
@@ -67,16 +74,15 @@ class Containers:
         from gantry.config import default_root
 
         self.root = Path(root) if root is not None else default_root()
-        self.db = ContainerDB(self.root)
         self.dir = self.root / "containers"
         self.volumes = Volumes(self.root)
-        self._store: Any = None
+        self._store: Store | None = None
         self._runtime: OCIRuntime | None = None
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-        self.db.close()
+            self._store = None
 
     def __enter__(self) -> Containers:
         return self
@@ -90,7 +96,8 @@ class Containers:
         self.close()
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
+        """The root's store, opened on first use (and again after a supervisor fork)."""
         if self._store is None:
             from gantry.store import Store
 
@@ -117,12 +124,17 @@ class Containers:
 
     def get(self, ref: str) -> Container:
         """The container named or identified by ``ref`` (reconciled); NotFound otherwise."""
-        return self.reconcile(self.db.lookup(ref))
+        return self.reconcile(from_record(self.store.find_container(ref)))
 
     def list(self, *, all: bool = True) -> list[Container]:
         """Newest first; without ``all`` only running (and paused/restarting) containers."""
-        out = [self.reconcile(c) for c in self.db.all()]
+        out = [self.reconcile(from_record(r)) for r in self.store.containers()]
         return out if all else [c for c in out if c.running]
+
+    def record(self, cid: str) -> Container | None:
+        """The record of the container with exactly this ID, as stored (not reconciled)."""
+        rec = self.store.container(cid)
+        return None if rec is None else from_record(rec)
 
     def supervisor_alive(self, c: Container) -> bool:
         if not c.supervisor_pid:
@@ -147,7 +159,7 @@ class Containers:
         with contextlib.suppress(GantryError):
             self.runtime.delete(c.id, force=True)
         self.release_resources(c.id)
-        self.db.update(
+        self.store.update_container(
             c.id,
             state=EXITED,
             exit_code=UNKNOWN_EXIT,
@@ -156,7 +168,7 @@ class Containers:
             supervisor_pid=0,
             error="exit status unknown: the container's supervisor died",
         )
-        fresh = self.db.by_id(c.id)
+        fresh = self.record(c.id)
         return fresh if fresh is not None else c
 
     # ------------------------------------------------------------------ create
@@ -179,13 +191,13 @@ class Containers:
             name = ""
             for attempt in range(50):
                 name = names.random_name(attempt)
-                if self.db.name_taken(name) is None:
+                if not self._name_taken(name):
                     break
         settings = container_settings(opts, img_cfg, container_id=cid)
         cdir = self.container_dir(cid)
         layers = store.layers(image)
         chain = str(layers[-1].chain_id) if layers else None
-        owner = f"container:{cid}"
+        added = False
         try:
             for sub in ("upper", "work", "merged", "bundle"):
                 (cdir / sub).mkdir(parents=True, exist_ok=True)
@@ -200,27 +212,33 @@ class Containers:
             settings["Driver"] = "overlay2"
             settings["LogPath"] = str(self.log_path(cid))
             settings["ImageID"] = str(image.id)
-            if chain is not None:
-                store.hold(owner, chain)
-                store.lowerdirs(chain)  # unpack now, so that start is quick
-            c = Container(
-                id=cid,
+            # the rows and the hold on the image's layers in one transaction
+            rec = store.add_container(
+                cid,
                 name=name,
                 image_id=str(image.id),
                 image_ref=opts.image,
                 chain_id=chain,
                 state=CREATED,
-                created=time.time(),
                 labels=dict(settings["Config"].get("Labels") or {}),
                 settings=settings,
             )
-            self.db.insert(c)
+            added = True
+            if chain is not None:
+                store.lowerdirs(chain)  # unpack now (held), so that start is quick
         except BaseException:
-            with contextlib.suppress(GantryError):
-                store.release(owner)
+            if added:
+                with contextlib.suppress(GantryError):
+                    store.remove_container(cid)
             shutil.rmtree(cdir, ignore_errors=True)
             raise
-        return c
+        return from_record(rec)
+
+    def _name_taken(self, name: str) -> bool:
+        try:
+            return self.store.find_container(name).name == name
+        except NotFound:
+            return False
 
     # ------------------------------------------------------------------ rootfs, network
 
@@ -285,11 +303,11 @@ class Containers:
             "Bridge": info.bridge or "",
         }
         c.settings["NetworkPorts"] = info.ports_map()
-        self.db.update(c.id, settings=c.settings)
+        self.store.update_container(c.id, settings=c.settings)
         return info.spec_network, info.ip
 
     def network_teardown(self, cid: str) -> None:
-        c = self.db.by_id(cid)
+        c = self.record(cid)
         if c is not None and str(c.host_config.get("NetworkMode")) in LOCAL_NETWORK_MODES:
             return
         if not (self.root / "network").exists():
@@ -316,7 +334,7 @@ class Containers:
             raise Conflict("cannot start a paused container, try unpause instead")
         if c.state in (REMOVING, DEAD):
             raise ContainerError("container is marked for removal and cannot be started")
-        self.db.update(c.id, stop_requested=0, restart_count=0)
+        self.store.update_container(c.id, stop_requested=0, restart_count=0)
         self.spawn_supervisor(c.id)
         return self.get(c.id)
 
@@ -334,18 +352,14 @@ class Containers:
         sys.stdout.flush()
         sys.stderr.flush()
         # SQLite connections must not cross a fork (its lock bookkeeping is per process):
-        # close ours, the child opens its own, we reopen after.
-        self.db.close()
+        # close the store's, the child opens its own, ours reopens on next use.
         if self._store is not None:
             self._store.close()
             self._store = None
-        try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                os.close(r)
-                become_supervisor(self.root, cid, w, restarted=restarted)  # never returns
-        finally:
-            self.db = ContainerDB(self.root)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(r)
+            become_supervisor(self.root, cid, w, restarted=restarted)  # never returns
         os.close(w)
         os.waitpid(pid, 0)
         with os.fdopen(r, "rb") as f:
@@ -384,7 +398,7 @@ class Containers:
         c = self.get(ref)
         if c.state in (RUNNING, RESTARTING):
             raise Conflict(f"container {c.id} is already running")
-        self.db.update(c.id, stop_requested=0, restart_count=0)
+        self.store.update_container(c.id, stop_requested=0, restart_count=0)
         set_subreaper()
         sup = Supervisor(
             self.root,
@@ -397,10 +411,12 @@ class Containers:
         )
         code = sup.run()
         assert code is not None
-        fresh = self.db.by_id(c.id)
+        fresh = self.record(c.id)
         restart = fresh is not None and not fresh.host_config.get("AutoRemove")
         if fresh is not None and restart and should_restart(fresh, code):
-            self.db.update(c.id, state=RESTARTING, restart_count=fresh.restart_count + 1)
+            self.store.update_container(
+                c.id, state=RESTARTING, restart_count=fresh.restart_count + 1
+            )
             self.spawn_supervisor(c.id, restarted=True)
         return code
 
@@ -409,7 +425,7 @@ class Containers:
     def _wait_state(self, cid: str, timeout: float | None, done: Sequence[str]) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            c = self.db.by_id(cid)
+            c = self.record(cid)
             if c is None:
                 return True
             c = self.reconcile(c)
@@ -422,7 +438,7 @@ class Containers:
     def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> Container:
         """Docker's stop: the stop signal, ``timeout`` seconds, then SIGKILL."""
         c = self.get(ref)
-        self.db.update(c.id, stop_requested=1)
+        self.store.update_container(c.id, stop_requested=1)
         if not c.running:
             return c
         if c.state == RESTARTING:
@@ -453,7 +469,7 @@ class Containers:
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
         stop_sig = signal_number(str(c.config.get("StopSignal") or "SIGTERM"))
         if num in (9, stop_sig):
-            self.db.update(c.id, stop_requested=1)
+            self.store.update_container(c.id, stop_requested=1)
         try:
             self.runtime.kill(c.id, str(num))
         except NotFound:
@@ -478,7 +494,7 @@ class Containers:
         if condition == "next-exit":
             started = c.started
             while True:
-                cur = self.db.by_id(c.id)
+                cur = self.record(c.id)
                 if cur is None:
                     return c.exit_code or 0
                 cur = self.reconcile(cur)
@@ -496,7 +512,7 @@ class Containers:
                     return cur.exit_code or 0
                 time.sleep(0.02)
         while True:
-            cur = self.db.by_id(c.id)
+            cur = self.record(c.id)
             if cur is None:
                 if condition == "removed":
                     return c.exit_code or 0
@@ -518,11 +534,20 @@ class Containers:
                     f'cannot remove container "/{c.name}": container is {c.state}: stop the '
                     "container before removing or force remove"
                 )
-            self.db.update(c.id, stop_requested=1)
+            self.store.update_container(c.id, stop_requested=1)
             with contextlib.suppress(GantryError):
                 self.runtime.kill(c.id, "KILL", all=True)
             self._wait_state(c.id, KILL_WAIT, (EXITED, CREATED, DEAD))
-        self.db.update(c.id, state=REMOVING)
+        if not self.store.update_container(
+            c.id, expect=(CREATED, EXITED, DEAD, REMOVING), state=REMOVING
+        ):  # started (or removed) by someone else since we looked
+            cur = self.record(c.id)
+            if cur is None:
+                raise NotFound(f"No such container: {ref}")
+            raise Conflict(
+                f'cannot remove container "/{c.name}": container is {cur.state}: stop the '
+                "container before removing or force remove"
+            )
         if self.has_runtime_state(c.id):
             with contextlib.suppress(GantryError):
                 self.runtime.delete(c.id, force=True)
@@ -531,11 +556,9 @@ class Containers:
         from gantry.runtime.overlay import is_mountpoint
 
         if (cdir / "merged").exists() and is_mountpoint(cdir / "merged"):
-            self.db.update(c.id, state=DEAD)
+            self.store.update_container(c.id, state=DEAD)
             raise ContainerError(f"cannot remove container {c.id}: its root filesystem is busy")
-        self.db.delete(c.id)
-        with contextlib.suppress(GantryError):
-            self.store.release(f"container:{c.id}")
+        self.store.remove_container(c.id)  # the rows and the hold on its layers together
         shutil.rmtree(cdir, ignore_errors=True)
         if volumes:
             for m in c.settings.get("Mounts") or []:
@@ -547,7 +570,7 @@ class Containers:
     def volume_users(self, name: str) -> builtins.list[str]:
         """IDs of the containers whose mounts name volume ``name``."""
         out = []
-        for c in self.db.all():
+        for c in self.store.containers():
             for m in c.settings.get("Mounts") or []:
                 if m.get("Type") == "volume" and m.get("Name") == name:
                     out.append(c.id)

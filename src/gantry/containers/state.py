@@ -1,30 +1,22 @@
-"""Container records: the store's ``containers`` table plus gantry's ``container_status``.
-
-The store's ``containers`` table (``gantry.store.schema``) holds what Docker keeps in a
-container's ``config.v2.json``: ID, name, image, state, times, exit code, PID, labels, and
-the container's settings as JSON (``{"Config": ..., "HostConfig": ..., "Path": ...,
-"Args": [...]}``, in Docker's shapes). What it lacks is kept in ``container_status``, a
-table of this package created next to it in the same database: restart count, OOM kill,
-the last error, the supervisor's PID and start time, whether the user stopped the
-container (restart policies must not bring it back) and the health status.
-
-Every change is one short write transaction on the store's database, so any number of
-gantry processes and supervisors may update containers at once.
+"""Containers as ``gantry.containers`` works with them: :class:`Container`, a mutable view
+of the store's :class:`~gantry.store.ContainerRecord` (``containers`` + ``container_status``
+rows, read and written only through the store's container-records API), with Docker's
+shapes for its settings (``{"Config": ..., "HostConfig": ..., "Path": ..., "Args": [...]}``)
+and Docker's status strings.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gantry.errors import Conflict, NotFound
-from gantry.store import schema
 from gantry.timeutil import human_duration
+
+if TYPE_CHECKING:
+    from gantry.store import ContainerRecord, Store
 
 CREATED = "created"
 RUNNING = "running"
@@ -34,38 +26,6 @@ REMOVING = "removing"
 EXITED = "exited"
 DEAD = "dead"
 STATES = (CREATED, RUNNING, PAUSED, RESTARTING, REMOVING, EXITED, DEAD)
-
-_STATUS_DDL = """
-CREATE TABLE IF NOT EXISTS container_status (
-    id               TEXT PRIMARY KEY,
-    restart_count    INTEGER NOT NULL DEFAULT 0,
-    oom_killed       INTEGER NOT NULL DEFAULT 0,
-    error            TEXT NOT NULL DEFAULT '',
-    supervisor_pid   INTEGER NOT NULL DEFAULT 0,
-    supervisor_start INTEGER NOT NULL DEFAULT 0,
-    stop_requested   INTEGER NOT NULL DEFAULT 0,
-    health           TEXT NOT NULL DEFAULT '{}'
-)
-"""
-
-_COLUMNS = (
-    "c.id, c.name, c.image_id, c.image_ref, c.chain_id, c.state, c.created, c.started,"
-    " c.finished, c.exit_code, c.pid, c.labels, c.config, coalesce(s.restart_count, 0),"
-    " coalesce(s.oom_killed, 0), coalesce(s.error, ''), coalesce(s.supervisor_pid, 0),"
-    " coalesce(s.supervisor_start, 0), coalesce(s.stop_requested, 0), coalesce(s.health, '{}')"
-)
-_SELECT = f"SELECT {_COLUMNS} FROM containers c LEFT JOIN container_status s ON s.id = c.id"
-
-_BASE_FIELDS = ("state", "started", "finished", "exit_code", "pid", "name")
-_STATUS_FIELDS = (
-    "restart_count",
-    "oom_killed",
-    "error",
-    "supervisor_pid",
-    "supervisor_start",
-    "stop_requested",
-    "health",
-)
 
 
 @dataclass
@@ -135,144 +95,59 @@ class Container:
         return str(rp.get("Name") or "no"), int(rp.get("MaximumRetryCount") or 0)
 
 
-def _row(row: tuple[Any, ...]) -> Container:
+def from_record(rec: ContainerRecord) -> Container:
+    """A :class:`Container` (its own copies of labels, settings and health) of ``rec``."""
+    import copy
+
     return Container(
-        id=str(row[0]),
-        name=str(row[1]),
-        image_id=str(row[2]),
-        image_ref=str(row[3]),
-        chain_id=str(row[4]) if row[4] else None,
-        state=str(row[5]),
-        created=float(row[6]),
-        started=None if row[7] is None else float(row[7]),
-        finished=None if row[8] is None else float(row[8]),
-        exit_code=None if row[9] is None else int(row[9]),
-        pid=None if row[10] is None else int(row[10]),
-        labels=dict(json.loads(row[11] or "{}")),
-        settings=dict(json.loads(row[12] or "{}")),
-        restart_count=int(row[13]),
-        oom_killed=bool(row[14]),
-        error=str(row[15]),
-        supervisor_pid=int(row[16]),
-        supervisor_start=int(row[17]),
-        stop_requested=bool(row[18]),
-        health=dict(json.loads(row[19] or "{}")),
+        id=rec.id,
+        name=rec.name,
+        image_id=rec.image_id,
+        image_ref=rec.image_ref,
+        chain_id=rec.chain_id,
+        state=rec.state,
+        created=rec.created,
+        started=rec.started,
+        finished=rec.finished,
+        exit_code=rec.exit_code,
+        pid=rec.pid,
+        labels=dict(rec.labels),
+        settings=copy.deepcopy(dict(rec.settings)),
+        restart_count=rec.restart_count,
+        oom_killed=rec.oom_killed,
+        error=rec.error,
+        supervisor_pid=rec.supervisor_pid,
+        supervisor_start=rec.supervisor_start,
+        stop_requested=rec.stop_requested,
+        health=copy.deepcopy(dict(rec.health)),
     )
 
 
 class ContainerDB:
-    """Container rows in ``<root>/meta.db`` (one connection; one per thread)."""
+    """The records of ``root`` as :class:`Container` objects, through a :class:`Store` it
+    opens: for callers written before the store's container-records API (gantry's own
+    code uses ``Containers`` and the store directly)."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.conn: sqlite3.Connection = schema.connect(self.root)
-        if not self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'container_status'"
-        ).fetchone():
-            with schema.write(self.conn) as c:
-                c.execute(_STATUS_DDL)
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        from gantry.store import Store
+
+        self.store: Store = Store(root)
 
     def close(self) -> None:
-        self.conn.close()
-
-    # ------------------------------------------------------------------ reads
+        self.store.close()
 
     def all(self) -> list[Container]:
-        rows = self.conn.execute(_SELECT + " ORDER BY c.created DESC, c.rowid DESC").fetchall()
-        return [_row(r) for r in rows]
+        return [from_record(r) for r in self.store.containers()]
 
     def by_id(self, cid: str) -> Container | None:
-        row = self.conn.execute(_SELECT + " WHERE c.id = ?", (cid,)).fetchone()
-        return None if row is None else _row(row)
+        rec = self.store.container(cid)
+        return None if rec is None else from_record(rec)
 
     def lookup(self, ref: str) -> Container:
-        """Docker's lookup: full ID, then name (``/name`` too), then a unique ID prefix."""
-        c = self.by_id(ref)
-        if c is not None:
-            return c
-        name = ref[1:] if ref.startswith("/") else ref
-        row = self.conn.execute(_SELECT + " WHERE c.name = ?", (name,)).fetchone()
-        if row is not None:
-            return _row(row)
-        if ref and all(ch in "0123456789abcdef" for ch in ref):
-            rows = self.conn.execute(
-                _SELECT + " WHERE c.id >= ? AND c.id < ? LIMIT 2", (ref, ref + "g")
-            ).fetchall()
-            if len(rows) > 1:
-                raise NotFound(f"Multiple IDs found with provided prefix: {ref}")
-            if rows:
-                return _row(rows[0])
-        raise NotFound(f"No such container: {ref}")
-
-    def name_taken(self, name: str) -> str | None:
-        row = self.conn.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
-
-    # ------------------------------------------------------------------ writes
-
-    def insert(self, c: Container) -> None:
-        with schema.write(self.conn) as tx:
-            if tx.execute("SELECT 1 FROM containers WHERE name = ?", (c.name,)).fetchone():
-                other = self.name_taken(c.name) or ""
-                raise Conflict(
-                    f'Conflict. The container name "/{c.name}" is already in use by container '
-                    f'"{other}". You have to remove (or rename) that container to be able to '
-                    "reuse that name."
-                )
-            tx.execute(
-                "INSERT INTO containers (id, name, image_id, image_ref, chain_id, state, created,"
-                " labels, config) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    c.id,
-                    c.name,
-                    c.image_id,
-                    c.image_ref,
-                    c.chain_id,
-                    c.state,
-                    c.created,
-                    json.dumps(c.labels),
-                    json.dumps(c.settings),
-                ),
-            )
-            tx.execute("INSERT OR REPLACE INTO container_status (id) VALUES (?)", (c.id,))
+        return from_record(self.store.find_container(ref))
 
     def update(self, cid: str, **fields: Any) -> None:
-        """Set columns of either table in one transaction (unknown names are a bug)."""
-        base = {k: v for k, v in fields.items() if k in _BASE_FIELDS}
-        status = {k: v for k, v in fields.items() if k in _STATUS_FIELDS}
-        extra = set(fields) - set(base) - set(status) - {"settings"}
-        if extra:
-            raise KeyError(f"unknown container fields: {sorted(extra)}")
-        if "health" in status:
-            status["health"] = json.dumps(status["health"])
-        if "settings" in fields:
-            base["config"] = json.dumps(fields["settings"])
-        with schema.write(self.conn) as tx:
-            if base:
-                sets = ", ".join(f"{k} = ?" for k in base)
-                tx.execute(f"UPDATE containers SET {sets} WHERE id = ?", (*base.values(), cid))
-            if status:
-                tx.execute("INSERT OR IGNORE INTO container_status (id) VALUES (?)", (cid,))
-                sets = ", ".join(f"{k} = ?" for k in status)
-                tx.execute(
-                    f"UPDATE container_status SET {sets} WHERE id = ?", (*status.values(), cid)
-                )
-
-    def transition(self, cid: str, expect: tuple[str, ...], **fields: Any) -> bool:
-        """Update only if the state is one of ``expect`` (atomically); True if it was."""
-        with schema.write(self.conn) as tx:
-            row = tx.execute("SELECT state FROM containers WHERE id = ?", (cid,)).fetchone()
-            if row is None or str(row[0]) not in expect:
-                return False
-        # a second transaction is fine: callers serialize per container through the supervisor
-        self.update(cid, **fields)
-        return True
-
-    def delete(self, cid: str) -> None:
-        with schema.write(self.conn) as tx:
-            tx.execute("DELETE FROM containers WHERE id = ?", (cid,))
-            tx.execute("DELETE FROM container_status WHERE id = ?", (cid,))
+        self.store.update_container(cid, **fields)
 
 
 # ---------------------------------------------------------------------- status text

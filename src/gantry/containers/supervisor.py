@@ -155,7 +155,7 @@ class Supervisor:
         from gantry.runtime.stubs import _parent_times, missing_paths, mount_destinations
 
         mgr = self.mgr
-        c = mgr.db.by_id(self.id)
+        c = mgr.record(self.id)
         if c is None:
             raise NotFound(f"No such container: {self.id}")
         merged = mgr.mount_rootfs(c)
@@ -166,7 +166,7 @@ class Supervisor:
                 if m.get("_copy"):
                     bundle_mod.copy_up(merged, m)
                     m["_copy"] = False
-            mgr.db.update(self.id, settings=c.settings)
+            mgr.store.update_container(self.id, settings=c.settings)
         init = bundle_mod.find_init() if c.host_config.get("Init") else None
         bdir = self.dir / "bundle"
         spec = bundle_mod.write_bundle(
@@ -195,7 +195,7 @@ class Supervisor:
             streams = self._create(bdir, pid_file)
         pid = int(pid_file.read_text().strip())
         self._pid = pid
-        mgr.db.update(
+        mgr.store.update_container(
             self.id, state="running", pid=pid, started=time.time(), oom_killed=0, error=""
         )
         return pid, streams
@@ -229,7 +229,7 @@ class Supervisor:
                 os.close(stdin)
         self._launched = launched
         # the init's PID is recorded once runc has written it (see _pump)
-        self.mgr.db.update(
+        self.mgr.store.update_container(
             self.id, state="running", pid=0, started=time.time(), oom_killed=0, error=""
         )
         return launched.pid, {out_r: "stdout", err_r: "stderr"}
@@ -242,7 +242,7 @@ class Supervisor:
         pid = launched.init_pid()
         if pid is not None:
             self._pid = pid
-            self.mgr.db.update(self.id, pid=pid)
+            self.mgr.store.update_container(self.id, pid=pid)
             if self._log is not None:
                 self._release_held(self._log)
 
@@ -417,7 +417,7 @@ class Supervisor:
         from gantry.containers.logs import JsonLogWriter
 
         mgr = self.mgr
-        mgr.db.update(
+        mgr.store.update_container(
             self.id, supervisor_pid=os.getpid(), supervisor_start=proc_start_time(os.getpid()) or 0
         )
         old_handlers: dict[int, Any] = {}
@@ -438,7 +438,7 @@ class Supervisor:
                     pid, streams = self._start_once()
                 except GantryError as err:
                     exit_code = getattr(err, "exit_code", 125)
-                    mgr.db.update(
+                    mgr.store.update_container(
                         self.id,
                         # as Docker: a container that never started stays "created"
                         state="created" if first else "exited",
@@ -473,7 +473,7 @@ class Supervisor:
                         log.flush("stderr")
                     else:  # runc could not start the command (its words held back): as above
                         self._held = []
-                        mgr.db.update(
+                        mgr.store.update_container(
                             self.id,
                             state="created",
                             finished=time.time(),
@@ -487,7 +487,7 @@ class Supervisor:
                     oom = oom_killed(self.id)
                     with contextlib.suppress(GantryError):
                         mgr.runtime.delete(self.id, force=True)
-                mgr.db.update(
+                mgr.store.update_container(
                     self.id,
                     state="exited",
                     finished=time.time(),
@@ -497,12 +497,14 @@ class Supervisor:
                 )
                 if self.one_shot:
                     break
-                c = mgr.db.by_id(self.id)
+                c = mgr.record(self.id)
                 if c is None or not should_restart(c, code):
                     break
                 if time.monotonic() - started >= BACKOFF_RESET_AFTER:
                     delay = BACKOFF_START
-                mgr.db.update(self.id, state="restarting", restart_count=c.restart_count + 1)
+                mgr.store.update_container(
+                    self.id, state="restarting", restart_count=c.restart_count + 1
+                )
                 if not self._backoff(delay):
                     break
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -518,7 +520,7 @@ class Supervisor:
     def _start_health(self) -> Any:
         from gantry.containers.health import HealthMonitor, test_command
 
-        c = self.mgr.db.by_id(self.id)
+        c = self.mgr.record(self.id)
         hc = None if c is None else c.config.get("Healthcheck")
         if not test_command(hc):
             return None
@@ -531,10 +533,10 @@ class Supervisor:
         """Sleep before a restart; False if the container was stopped or removed meanwhile."""
         deadline = time.monotonic() + delay
         while True:
-            c = self.mgr.db.by_id(self.id)
+            c = self.mgr.record(self.id)
             if c is None or c.stop_requested:
                 if c is not None:
-                    self.mgr.db.update(self.id, state="exited")
+                    self.mgr.store.update_container(self.id, state="exited")
                 return False
             left = deadline - time.monotonic()
             if left <= 0:
@@ -546,7 +548,7 @@ class Supervisor:
 
         mgr = self.mgr
         merged = self.dir / "merged"
-        c = mgr.db.by_id(self.id)
+        c = mgr.record(self.id)
         # --rm: the writable layer is about to be deleted whole; tidying it is wasted work
         if self._stubs and not (c is not None and c.host_config.get("AutoRemove")):
             with contextlib.suppress(OSError, GantryError):
@@ -555,10 +557,10 @@ class Supervisor:
             (self.dir / "stubs.json").unlink(missing_ok=True)
         if c is not None and c.state in ("running", "restarting"):
             # something went wrong between the checks above: never leave "running" behind
-            mgr.db.update(self.id, state="exited", pid=0, finished=time.time())
+            mgr.store.update_container(self.id, state="exited", pid=0, finished=time.time())
         mgr.release_resources(self.id)
         if c is not None:
-            mgr.db.update(self.id, supervisor_pid=0, supervisor_start=0)
+            mgr.store.update_container(self.id, supervisor_pid=0, supervisor_start=0)
             if c.host_config.get("AutoRemove") and not self.one_shot:
                 with contextlib.suppress(GantryError):
                     mgr.remove(self.id, force=True, volumes=True)
