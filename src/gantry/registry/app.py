@@ -779,11 +779,9 @@ class Registry:
                     writer.write(c)
 
             try:
-                # iter_chunks hands over aiohttp's buffers as they are (iter_chunked
-                # joins them: one more copy of every byte)
-                async for chunk, _ in request.content.iter_chunks():
-                    if not chunk:
-                        continue
+                # iter_chunked, not iter_chunks: the latter stops at every HTTP chunk
+                # (docker sends 32 KiB ones), more CPU per GB for docker push
+                async for chunk in request.content.iter_chunked(CHUNK):
                     batch.append(chunk)
                     batched += len(chunk)
                     if batched >= limit:
