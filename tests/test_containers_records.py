@@ -6,6 +6,7 @@ then a hold in a second step) still lists, starts and removes."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -96,3 +97,27 @@ def test_a_container_recorded_the_older_way_still_works(croot: Path) -> None:
     assert _holders(croot) == []
     with Store(croot) as store:
         assert store.containers() == [] and store.check(verify_blobs=False) == []
+
+
+def test_rm_refuses_a_container_started_since_it_looked(croot: Path) -> None:
+    """``rm`` (not forced) marks the container REMOVING only if it is still stopped, checked
+    under the store's write lock: a start that lands between its look and its write wins."""
+    from gantry.containers.supervisor import proc_start_time
+
+    with Containers(croot) as mgr:
+        c = mgr.create(CreateOptions(image="busybox", name="racy", command=["true"]))
+        seen = mgr.get(c.id)  # what rm looked at: created
+        me = os.getpid()  # a live "supervisor", so nothing reconciles the record away
+        assert mgr.store.update_container(
+            c.id, state="running", supervisor_pid=me, supervisor_start=proc_start_time(me) or 0
+        )
+        mgr.get = lambda ref: seen  # type: ignore[method-assign]  # rm's look came first
+        with pytest.raises(Conflict, match='"/racy": container is running: stop the container'):
+            mgr.remove(c.id)
+        rec = mgr.store.container(c.id)
+        assert rec is not None and rec.state == "running"
+        assert _holders(croot) == [f"container:{c.id}"]
+        del mgr.get  # type: ignore[method-assign]
+        mgr.store.update_container(c.id, state="exited", supervisor_pid=0, supervisor_start=0)
+        mgr.remove(c.id)
+        assert mgr.store.containers() == [] and _holders(croot) == []

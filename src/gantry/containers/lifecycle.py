@@ -538,9 +538,9 @@ class Containers:
             with contextlib.suppress(GantryError):
                 self.runtime.kill(c.id, "KILL", all=True)
             self._wait_state(c.id, KILL_WAIT, (EXITED, CREATED, DEAD))
-        if not self.store.update_container(
-            c.id, expect=(CREATED, EXITED, DEAD, REMOVING), state=REMOVING
-        ):  # started (or removed) by someone else since we looked
+        # not forced: only if nobody started it since we looked (checked under the write lock)
+        stopped = None if force else (CREATED, EXITED, DEAD, REMOVING)
+        if not self.store.update_container(c.id, expect=stopped, state=REMOVING):
             cur = self.record(c.id)
             if cur is None:
                 raise NotFound(f"No such container: {ref}")
