@@ -105,7 +105,9 @@ class TokenCache:
     """Bearer tokens by (realm, service, scopes), refreshed before they expire."""
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str, tuple[str, ...]], tuple[str, float]] = {}
+        #: key -> (token, refresh after, fetched at)
+        self._tokens: dict[tuple[str, str, tuple[str, ...]], tuple[str, float, float]] = {}
+        self._fetching: dict[tuple[str, str, tuple[str, ...]], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(
@@ -117,6 +119,7 @@ class TokenCache:
         *,
         refresh: bool = False,
     ) -> str:
+        asked = time.time()
         realm = challenge.realm
         if not realm.startswith(("https://", "http://")):
             raise RegistryError(f"invalid bearer challenge: realm {realm!r} is not a URL")
@@ -127,10 +130,20 @@ class TokenCache:
             hit = self._tokens.get(key)
             if hit is not None and not refresh and hit[1] > time.time():
                 return hit[0]
-        token, lifetime = _fetch_token(realm, service, wanted, cred, send)
-        with self._lock:
-            # refresh a little early; tokens without expires_in live 60 s (spec)
-            self._tokens[key] = (token, time.time() + max(lifetime - 10, lifetime / 2))
+            # one fetch per key at a time: the concurrent blob transfers of one pull or
+            # push wait for the first one's token instead of each asking for their own
+            fetching = self._fetching.setdefault(key, threading.Lock())
+        with fetching:
+            with self._lock:
+                hit = self._tokens.get(key)
+                # (a refresh is satisfied by a token fetched while this thread waited)
+                if hit is not None and hit[1] > time.time() and (not refresh or hit[2] > asked):
+                    return hit[0]
+            token, lifetime = _fetch_token(realm, service, wanted, cred, send)
+            with self._lock:
+                # refresh a little early; tokens without expires_in live 60 s (spec)
+                now = time.time()
+                self._tokens[key] = (token, now + max(lifetime - 10, lifetime / 2), now)
         return token
 
     def clear(self) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gantry.digest import CHUNK, Digest
-from gantry.errors import RegistryError
+from gantry.errors import GantryError, RegistryError
 from gantry.oci import mediatypes as mt
 
 from .auth import Challenge, TokenCache, basic_header, parse_challenges, scope_for
@@ -181,7 +181,13 @@ class RegistryClient:
         self.host = api_host(domain)
         self.transport: Transport = transport or Urllib3Transport()
         if credential is None:
-            credential = (config or ConfigFile()).get(domain)
+            try:
+                credential = (config or ConfigFile()).get(domain)
+            except GantryError:
+                # a credential helper that cannot run (or a config it cannot read) leaves
+                # the request anonymous, as docker/cli's ResolveAuthConfig does; a registry
+                # that needs credentials then says so itself
+                credential = Credential()
         self.credential = credential
         self.insecure = is_insecure(self.host) if insecure is None else insecure
         self.retry = retry or RetryPolicy.from_env()
