@@ -155,11 +155,6 @@ def test_pull_all_tags_quiet_prints_the_name(tmp_path: Path, registry: RegistryT
     assert r.stdout == f"{addr}/q/app\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/push.py prints every pushed tag for `push -a -q`; docker/cli prints the "
-    "reference given (the repository name) once",
-)
 def test_push_all_tags_quiet_prints_the_name_once(tmp_path: Path, registry: RegistryThread) -> None:
     addr = registry.addr
     root = tmp_path / "src"

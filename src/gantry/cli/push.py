@@ -45,5 +45,5 @@ def push(
     finally:
         display.close()
     if quiet:
-        for r in results:
-            click.echo(str(r.reference))
+        # docker/cli prints the reference it was given, once (the repository for -a)
+        click.echo(str(ref) if all_tags else str(results[0].reference))
