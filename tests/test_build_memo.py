@@ -154,6 +154,17 @@ def test_secret_value_is_never_in_the_memo(store: Store, ctx: Path) -> None:
     assert not answers(store, ctx)
 
 
+def test_older_notes_are_dropped_when_a_note_is_written(store: Store, ctx: Path) -> None:
+    # format 1 named a note after a digest folding in sha256 of each secret's value
+    d = store.root / "build" / "memo"
+    d.mkdir(parents=True)
+    old = d / ("ab" * 32 + ".json")
+    old.write_text('{"format":1}')
+    run(store, ctx, secrets={"tok": b"v"})
+    names = [p.name for p in d.iterdir()]
+    assert old.name not in names and len(names) == 1 and names[0].startswith("v2-")
+
+
 def test_changed_dockerfile_misses(store: Store, ctx: Path) -> None:
     first = warm(store, ctx)
     (ctx / "Dockerfile").write_text(DOCKERFILE + "# a comment\n")

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from gantry.build.progress import Progress
     from gantry.store import Store
 
-#: bump when what a note holds or means changes
-FORMAT = 1
+#: bump when what a note holds or means changes (2: secrets key by ID, never by value)
+FORMAT = 2
 #: notes kept per store (the oldest go first)
 KEEP = 256
 
@@ -208,7 +208,7 @@ def lookup(store: Store, opts: BuildOptions) -> Lookup:
     if text is None:
         return miss
     try:
-        with open(_dir(store) / (inputs_key(opts, text) + ".json"), encoding="utf-8") as f:
+        with open(_dir(store) / _note_name(opts, text), encoding="utf-8") as f:
             note = json.load(f)
         if not isinstance(note, dict) or note.get("format") != FORMAT:
             return miss
@@ -325,7 +325,7 @@ def save(store: Store, opts: BuildOptions, text: bytes, rec: Recorder, result: B
     }
     d = _dir(store)
     d.mkdir(parents=True, exist_ok=True)
-    path = d / (inputs_key(opts, text) + ".json")
+    path = d / _note_name(opts, text)
     tmp = d / f".{path.name}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -337,9 +337,24 @@ def save(store: Store, opts: BuildOptions, text: bytes, rec: Recorder, result: B
     _trim(d)
 
 
+def _note_name(opts: BuildOptions, text: bytes) -> str:
+    return f"v{FORMAT}-{inputs_key(opts, text)}.json"
+
+
 def _trim(d: Path) -> None:
+    """Keep the newest :data:`KEEP` notes; drop every note of an older format (format 1
+    named notes after a digest that folded in a hash of each secret's value)."""
+    current = f"v{FORMAT}-"
+    notes = []
     with os.scandir(d) as it:
-        notes = [(e.stat().st_mtime_ns, e.path) for e in it if e.name.endswith(".json")]
+        for e in it:
+            if not e.name.endswith(".json"):
+                continue
+            if e.name.startswith(current):
+                notes.append((e.stat().st_mtime_ns, e.path))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(e.path)
     if len(notes) <= KEEP:
         return
     notes.sort()
