@@ -393,3 +393,16 @@ def test_build_arg_source_date_epoch_wins_over_the_env_and_is_never_unconsumed(
     assert "not consumed" not in err(r)
     img = store.image((tmp_path / "iid").read_text())
     assert store.config(img).created == "2023-11-14T22:13:20Z"
+
+
+def test_source_date_epoch_is_no_unconsumed_build_arg_for_the_checks() -> None:
+    from gantry.dockerfile.checks import run_checks
+
+    report = run_checks(
+        "FROM alpine:3.20\nUSER a\n",
+        file="Dockerfile",
+        build_args={"SOURCE_DATE_EPOCH": "1700000000", "EXTRA": "1"},
+        base_env=lambda image: {},
+    )
+    hits = [f.message for f in report.findings if f.rule.name == "UnconsumedBuildArgs"]
+    assert hits == ["One or more build-args [EXTRA] were not consumed"]

@@ -743,7 +743,13 @@ def _dispatch_phase(
         if context_dir is not None:
             for hit in practices.context_hits(context_dir, has_ignore):
                 _hit(out, hit)
-        unused = [k for k in resolver.unconsumed() if not k.startswith("BUILDKIT_")]
+        # BUILDKIT_* and SOURCE_DATE_EPOCH are the frontend's own (buildx sends the latter
+        # from the environment)
+        unused = [
+            k
+            for k in resolver.unconsumed()
+            if not k.startswith("BUILDKIT_") and k != "SOURCE_DATE_EPOCH"
+        ]
         if unused:
             out.add(
                 "UnconsumedBuildArgs",
