@@ -370,11 +370,6 @@ def test_archive_members_are_what_docker_reads(pair: Pair, tmp_path: Path) -> No
     assert item["Config"].split("/")[-1].removesuffix(".json") == image_id.removeprefix("sha256:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="image inspect -f of an unset Config field is a 'map has no entry' error; "
-    "Docker prints the field's zero value",
-)
 @pytest.mark.parametrize(
     "field",
     [
@@ -447,10 +442,6 @@ def test_missing_image_errors_match_docker(pair: Pair) -> None:
         assert _message(mine.stderr) == _message(docker.stderr), args
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rmi -f of a missing image exits 1; the docker client reports it and exits 0",
-)
 def test_rmi_force_of_a_missing_image_exits_zero_like_docker(pair: Pair) -> None:
     mine, docker = _both_raw(pair, "rmi", "-f", "nosuch:1")
     assert docker.returncode == 0 and "No such image: nosuch:1" in docker.stderr
@@ -458,11 +449,6 @@ def test_rmi_force_of_a_missing_image_exits_zero_like_docker(pair: Pair) -> None
     assert _message(mine.stderr) == _message(docker.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tag to an invalid name lacks the client's 'Error parsing reference: \"X\" is not a "
-    "valid repository/tag: ' lead",
-)
 def test_tag_to_an_invalid_name_says_what_docker_says(pair: Pair) -> None:
     mine, docker = _both_raw(pair, "tag", "plain/app:1", "Bad:1")
     assert mine.returncode == docker.returncode == 1

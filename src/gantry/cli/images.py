@@ -17,7 +17,7 @@ import click
 
 from gantry import reference, timeutil
 from gantry.cli import formatter
-from gantry.cli.template import Struct, Template
+from gantry.cli.template import NIL, NilMap, NilSlice, Struct, Template
 from gantry.cli.units import (
     created_since,
     go_time_string,
@@ -25,7 +25,7 @@ from gantry.cli.units import (
     human_size_with_precision,
     rfc3339_nano,
 )
-from gantry.errors import GantryError, ImageNotFound, TemplateError, UsageError
+from gantry.errors import GantryError, ImageNotFound, InvalidReference, TemplateError, UsageError
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -391,6 +391,16 @@ def tag(ctx: click.Context, source: str, target: str, remote: bool, insecure: bo
         return
     if insecure:
         raise UsageError("--insecure requires --remote")
+    # docker/cli's client checks both names before asking the daemon, in these words
+    from gantry import reference
+
+    for name, parse in ((source, reference.parse_any), (target, reference.parse)):
+        try:
+            parse(name)
+        except InvalidReference as err:
+            raise InvalidReference(
+                f'Error parsing reference: "{name}" is not a valid repository/tag: {err}'
+            ) from err
     with open_store(ctx) as store:
         store.tag(source, target)
 
@@ -410,6 +420,12 @@ def rm(ctx: click.Context, images: tuple[str, ...], force: bool, no_prune: bool)
         for spec in images:
             try:
                 events = store.remove(spec, force=force, prune=not no_prune)
+            except ImageNotFound as err:
+                if not force:
+                    errors.append(str(err))
+                else:  # docker/cli: reported, but not a failure under -f
+                    click.echo(f"Error: {err}", err=True)
+                continue
             except GantryError as err:
                 errors.append(str(err))
                 continue
@@ -476,12 +492,36 @@ def prune(ctx: click.Context, all_images: bool, filters: tuple[str, ...], force:
 # ---------------------------------------------------------------------------- inspect
 
 
+#: What Docker's image config struct (the OCI ImageConfig plus Healthcheck, OnBuild and Shell)
+#: gives for a field the config leaves out: `-f '{{.Config.User}}'` prints "" and
+#: `{{json .Config.Entrypoint}}` null, never a missing-field error.
+_CONFIG_ZERO: dict[str, Any] = {
+    "User": "",
+    "ExposedPorts": NilMap(),
+    "Env": NilSlice(),
+    "Entrypoint": NilSlice(),
+    "Cmd": NilSlice(),
+    "Volumes": NilMap(),
+    "WorkingDir": "",
+    "Labels": NilMap(),
+    "StopSignal": "",
+    "ArgsEscaped": False,
+    "Healthcheck": NIL,
+    "OnBuild": NilSlice(),
+    "Shell": NilSlice(),
+}
+
+
 def inspect_document(store: Any, image: Any) -> Struct:
     """``docker image inspect`` for one image, with Docker's field order."""
     raw = json.loads(store.config_bytes(image))
     layers = store.layers(image)
     cfg = raw.get("config") or {}
-    config = Struct(cfg, go_type="*container.Config") if isinstance(cfg, dict) else cfg
+    config = (
+        Struct(cfg, go_type="*container.Config", zero=_CONFIG_ZERO)
+        if isinstance(cfg, dict)
+        else cfg
+    )
     rootfs = raw.get("rootfs") or {}
     doc = Struct(go_type="image.InspectResponse")
     doc["Id"] = str(image.id)
