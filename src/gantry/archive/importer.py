@@ -77,7 +77,7 @@ def import_image(
     sizes: dict[str, int] | None = None
     if isinstance(source, str | os.PathLike) and Path(source).is_dir():
         with content.writer() as w:
-            info = create(Path(source), w, compression="gzip")  # type: ignore[arg-type]  # BlobWriter is a byte sink
+            info = create(Path(source), w, compression="gzip")
         layer_digest, layer_size, diff_id = info.digest, info.size, info.diff_id
     else:
         with contextlib.ExitStack() as stack:

@@ -743,7 +743,7 @@ class Builder:
         from gantry.layers.create import create
 
         with self.store.content.writer() as w:
-            info = create(directory, w, overlay=True, source_date_epoch=self.epoch)  # type: ignore[arg-type]  # BlobWriter is a binary sink
+            info = create(directory, w, overlay=True, source_date_epoch=self.epoch)
         chain = _chain_of(parent, info.diff_id)
         size = info.content_size  # Docker's measure: symlink targets, each inode once
         self.store.adopt_snapshot(

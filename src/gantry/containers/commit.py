@@ -143,7 +143,7 @@ def commit(
     try:
         keep = changed_paths(upper, lowers, mounts, parents)
         with store.content.writer() as w:
-            info = create(upper, w, overlay=True, filter=lambda rel: rel in keep)  # type: ignore[arg-type]  # BlobWriter is a byte sink (layers.create wants BinaryIO)
+            info = create(upper, w, overlay=True, filter=lambda rel: rel in keep)
     finally:
         if paused:
             _runc(mgr, "resume", c.id)

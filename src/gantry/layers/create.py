@@ -30,7 +30,7 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from gantry.digest import Digest
 from gantry.errors import InvalidArchive
@@ -48,6 +48,12 @@ _REFUSED_OVERLAY = (
     "user.overlay.metacopy",
 )
 _OPAQUE = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+class ByteSink(Protocol):
+    """Where a layer's bytes go: a binary file, a content-store writer, a socket wrapper."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class LayerInfo:
 class _HashingOut:
     __slots__ = ("hasher", "out", "size")
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: ByteSink) -> None:
         self.out = out
         self.hasher = hashlib.sha256()
         self.size = 0
@@ -86,7 +92,7 @@ class _HashingOut:
 class _Sink:
     """Buffers tar bytes into ~1 MiB writes, hashing them (diff ID) on the way."""
 
-    def __init__(self, out: BinaryIO, compression: Writable | None, level: int | None) -> None:
+    def __init__(self, out: ByteSink, compression: Writable | None, level: int | None) -> None:
         self.hashed = _HashingOut(out)
         self.writer = CompressingWriter(self.hashed, compression, level)
         self.hasher = hashlib.sha256()
@@ -161,7 +167,7 @@ def _walk(root: bytes, rel: bytes) -> Iterator[tuple[bytes, bytes, os.stat_resul
 
 def create(
     src: Path,
-    out: BinaryIO,
+    out: ByteSink,
     *,
     compression: Writable | None = "gzip",
     overlay: bool = False,
