@@ -95,12 +95,33 @@ def serve(
     logging.getLogger("gantry.registry").setLevel(logging.INFO)
 
     def ready(urls: list[str]) -> None:
+        if cfg.tls_certificate is None and not _loopback(cfg.addr):
+            click.echo(
+                f"WARNING: serving plain HTTP on {cfg.addr}: credentials and tokens cross the "
+                "network in clear and clients must list it as an insecure registry; "
+                "use --tls-cert/--tls-key beyond loopback.",
+                err=True,
+            )
         where = (
             cfg.data if cfg.storage == "filesystem" else f"s3://{cfg.s3.bucket if cfg.s3 else ''}"
         )
         click.echo(f"gantry registry listening on {', '.join(urls)} (storage: {where})", err=True)
 
     run(cfg, on_ready=ready)
+
+
+def _loopback(addr: str) -> bool:
+    import ipaddress
+
+    from gantry.registry.config import parse_addr
+
+    host, _port = parse_addr(addr)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @click.command("gc")
