@@ -291,19 +291,13 @@ def random_layer(size: int, seed: int) -> bytes:
 
 
 @contextlib.contextmanager
-def distribution(tmp: Path) -> Iterator[str]:
-    """Debian's docker-registry (distribution 2.8) on 127.0.0.1; yields host:port."""
-    port = free_port()
-    cfg = tmp / "distribution.yml"
-    cfg.write_text(
-        "version: 0.1\n"
-        "log:\n  level: error\n"
-        "storage:\n"
-        f"  filesystem:\n    rootdirectory: {tmp / 'dist-data'}\n"
-        "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = open(tmp / "distribution.log", "wb")  # noqa: SIM115 - closed below
+def docker_registry(tmp: Path, name: str, config: str, port: int) -> Iterator[None]:
+    """Debian's docker-registry (distribution 2.8) serving ``config`` (YAML text listening on
+    127.0.0.1:``port``, written to ``tmp/<name>.yml``; its log goes to ``tmp/<name>.log``)
+    until the block ends."""
+    cfg = tmp / f"{name}.yml"
+    cfg.write_text(config)
+    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 20
@@ -312,9 +306,9 @@ def distribution(tmp: Path) -> Iterator[str]:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp / "distribution.log").read_text())
+                raise RuntimeError((tmp / f"{name}.log").read_text())
             time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        yield
     finally:
         proc.terminate()
         try:
@@ -323,3 +317,19 @@ def distribution(tmp: Path) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def distribution(tmp: Path) -> Iterator[str]:
+    """Debian's docker-registry (distribution 2.8) on 127.0.0.1; yields host:port."""
+    port = free_port()
+    config = (
+        "version: 0.1\n"
+        "log:\n  level: error\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {tmp / 'dist-data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    with docker_registry(tmp, "distribution", config, port):
+        yield f"127.0.0.1:{port}"

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 from gantry.distribution import RegistryClient, push
 from gantry.errors import RegistryError
 from gantry.store import Store
-from test_distribution_support import free_port, make_image, random_layer
+from test_distribution_support import docker_registry, free_port, make_image, random_layer
 from test_registry_support import registry_process
 
 pytestmark = [pytest.mark.slow]
@@ -202,8 +201,7 @@ def tls_distribution(
     """distribution's ``docker-registry`` serving TLS on 127.0.0.1; yields ``vm:PORT``.
     With ``client_ca`` it requires a client certificate signed by that CA."""
     port = free_port()
-    cfg = tmp / "distribution-tls.yml"
-    cfg.write_text(
+    config = (
         "version: 0.1\n"
         "log:\n  level: error\n"
         f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'dist-tls-data'}\n"
@@ -211,26 +209,8 @@ def tls_distribution(
         f"  tls:\n    certificate: {cert}\n    key: {key}\n"
         + (f"    clientcas:\n      - {client_ca}\n" if client_ca else "")
     )
-    log = open(tmp / "distribution-tls.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp / "distribution-tls.log").read_text())
-            time.sleep(0.05)
+    with docker_registry(tmp, "distribution-tls", config, port):
         yield f"{HOST}:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.mark.peers
