@@ -25,7 +25,13 @@ import pytest
 from gantry.distribution import RegistryClient, push
 from gantry.store import Store
 from test_containers_support import add_image as add_busybox
-from test_distribution_support import RegistryThread, distribution, make_image, random_layer
+from test_distribution_support import (
+    RegistryThread,
+    TcpProxy,
+    distribution,
+    make_image,
+    random_layer,
+)
 
 _REQ = re.compile(rb"^(GET|HEAD|PUT|PATCH|POST|DELETE) (\S+) HTTP/1\.[01]\r\n")
 
@@ -178,7 +184,7 @@ def is_blob_put(method: bytes, path: bytes) -> bool:
     return method in (b"PUT", b"PATCH") and b"/blobs/uploads/" in path
 
 
-class IntervalProxy:
+class IntervalProxy(TcpProxy):
     """TCP proxy recording, for every tracked request (blob GETs by default), when it was
     asked and when its last response bytes passed; ``delay`` per 64 KiB of a tracked
     response and ``up_delay`` per 64 KiB of a tracked request body slow them down."""
@@ -191,23 +197,11 @@ class IntervalProxy:
         up_delay: float = 0.0,
         track: Callable[[bytes, bytes], bool] = is_blob_get,
     ) -> None:
-        host, port = upstream.rsplit(":", 1)
-        self.upstream = (host, int(port))
         self.delay = delay
         self.up_delay = up_delay
         self.track = track
-        self.lock = threading.Lock()
         self.intervals: list[list[float]] = []  # [start, end] per blob GET
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        super().__init__(upstream)
 
     def max_in_flight(self) -> int:
         with self.lock:
@@ -220,14 +214,6 @@ class IntervalProxy:
             cur += d
             best = max(best, cur)
         return best
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         try:

@@ -27,7 +27,7 @@ import pytest
 
 from gantry.distribution import RegistryClient, pull
 from gantry.store import Store
-from test_distribution_support import RegistryThread, distribution, make_image
+from test_distribution_support import RegistryThread, TcpProxy, distribution, make_image
 
 pytestmark = [pytest.mark.slow]
 
@@ -35,7 +35,7 @@ _REQ = re.compile(rb"^(GET|HEAD|PUT|PATCH|POST|DELETE) (\S+) HTTP/1\.[01]\r\n")
 MB = 1_000_000
 
 
-class CountingProxy:
+class CountingProxy(TcpProxy):
     """TCP proxy to ``upstream`` counting the bytes sent upstream, per request method.
 
     ``delay`` sleeps that long per 64 KiB forwarded upstream (a slow uplink);
@@ -44,20 +44,11 @@ class CountingProxy:
     """
 
     def __init__(self, upstream: str, *, delay: float = 0.0, hold_patch: bool = False) -> None:
-        host, port = upstream.rsplit(":", 1)
-        self.upstream = (host, int(port))
         self.delay = delay
         self.hold_patch = hold_patch
-        self.lock = threading.Lock()
         self.bytes_up: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream)
 
     def reset(self) -> None:
         with self.lock:
@@ -75,19 +66,6 @@ class CountingProxy:
     def count(self, method: str, fragment: str = "") -> int:
         with self.lock:
             return sum(1 for m, p in self.requests if m == method and fragment in p)
-
-    def close(self) -> None:
-        self._stop = True
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         try:

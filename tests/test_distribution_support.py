@@ -94,7 +94,43 @@ class RegistryThread:
 _REQ = re.compile(rb"(GET|HEAD|PUT|PATCH|POST|DELETE) (\S+) HTTP/1\.[01]\r\n")
 
 
-class FaultProxy:
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 (``addr``) to ``upstream`` (host:port): a thread accepts, and
+    each connection is handed to :meth:`_serve` on its own thread. Subclasses forward and
+    misbehave in ``_serve``; ``close()`` stops accepting."""
+
+    def __init__(self, upstream: str, *, start: bool = True) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        if start:
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class FaultProxy(TcpProxy):
     """TCP proxy to ``upstream`` (host:port) that records and misbehaves on request.
 
     ``drop_rate``: chance per response chunk (64 KiB) to cut the connection while a
@@ -115,8 +151,7 @@ class FaultProxy:
         delay_per_chunk: float = 0.0,
         seed: int = 7,
     ) -> None:
-        host, port = upstream.rsplit(":", 1)
-        self.upstream = (host, int(port))
+        super().__init__(upstream, start=False)
         self.drop_rate = drop_rate
         self.fail_first = fail_first
         self.status = status
@@ -127,35 +162,17 @@ class FaultProxy:
         self.requests: list[tuple[str, str]] = []
         self.ranges: list[str] = []
         self.drops = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._stop = False
-        self._thread = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop = True
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        self.close()
 
     def count(self, method: str, fragment: str) -> int:
         with self.lock:
             return sum(1 for m, p in self.requests if m == method and fragment in p)
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
         try:
