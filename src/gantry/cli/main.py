@@ -230,5 +230,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _is_run(argv: list[str] | None) -> bool:
-    args = argv if argv is not None else sys.argv[1:]
-    return bool(args) and args[0] in ("run", "create")
+    return command_word(argv if argv is not None else sys.argv[1:]) in ("run", "create")
+
+
+def command_word(argv: list[str]) -> str:
+    """The first word after gantry's own options (``--root R``, ``--debug``): the verb."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--root":
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return arg
+    return ""

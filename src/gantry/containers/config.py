@@ -337,6 +337,8 @@ def _ulimit_json(spec: str) -> dict[str, Any]:
 
 def _port_bindings(publish: Sequence[str]) -> dict[str, list[dict[str, str]]]:
     """``-p`` specs as Docker's HostConfig.PortBindings (parsed as Docker parses them)."""
+    if not publish:
+        return {}  # without -p the port parser is not even imported
     from gantry.runtime.net.ports import parse_publish_all
 
     out: dict[str, list[dict[str, str]]] = {}

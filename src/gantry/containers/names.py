@@ -7,8 +7,8 @@ name is ``<adjective>_<surname>``; when a name is taken, a digit is appended.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 
 ADJECTIVES: tuple[str, ...] = (
     "able", "agile", "alert", "amiable", "ample", "ardent", "astute", "avid", "bold",
@@ -47,14 +47,19 @@ VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 def new_id() -> str:
     """A fresh container ID: 64 hex digits."""
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
+
+
+def _pick(words: tuple[str, ...]) -> str:
+    # os.urandom, not the secrets module: its import (hmac, random) costs every ``gantry run``
+    return words[int.from_bytes(os.urandom(4), "big") % len(words)]
 
 
 def random_name(retry: int = 0) -> str:
     """``adjective_surname``; from the second attempt on, a digit is appended as in Docker."""
-    name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SURNAMES)}"
+    name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
     if retry > 0:
-        name += str(secrets.randbelow(10))
+        name += str(os.urandom(1)[0] % 10)
     return name
 
 

@@ -33,7 +33,6 @@ import os
 import selectors
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import termios
@@ -278,6 +277,8 @@ class Supervisor:
 
     def _create_with_console(self, bdir: Path, pid_file: Path) -> int:
         """``runc create --console-socket``: runc sends us the pty master it made."""
+        import socket  # only ``-t`` needs it: not imported by every run
+
         sockdir = tempfile.mkdtemp(prefix="gantry-console-")
         path = os.path.join(sockdir, "console.sock")
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -518,10 +519,12 @@ class Supervisor:
         return code
 
     def _start_health(self) -> Any:
-        from gantry.containers.health import HealthMonitor, test_command
-
         c = self.mgr.record(self.id)
         hc = None if c is None else c.config.get("Healthcheck")
+        if not hc:
+            return None  # no HEALTHCHECK: the health module is not even imported
+        from gantry.containers.health import HealthMonitor, test_command
+
         if not test_command(hc):
             return None
         assert hc is not None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Iterable, Mapping
@@ -87,7 +86,7 @@ class Volumes:
         """
         labels = dict(labels or {})
         if name is None:
-            name = secrets.token_hex(32)
+            name = os.urandom(32).hex()
             anonymous = True
         if anonymous:
             labels[ANONYMOUS_LABEL] = ""

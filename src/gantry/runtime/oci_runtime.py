@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import select
 import selectors
 import shutil
@@ -47,7 +46,7 @@ Stdio = int | IO[Any] | None
 
 def new_container_id() -> str:
     """A fresh container id (64 hex digits, like Docker's)."""
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()
 
 
 @dataclass(frozen=True)
@@ -558,7 +557,7 @@ def probe(name: str, path: str, state_root: Path) -> str | None:
         try:
             rc = rt.run(
                 work,
-                "gantry-probe-" + secrets.token_hex(6),
+                "gantry-probe-" + os.urandom(6).hex(),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 timeout=PROBE_TIMEOUT,
