@@ -1,7 +1,7 @@
 import os
 import sys
 
-from gantry.cli.main import command_word, main
+from gantry.cli.run import quick_run
 
 #: Verbs whose process has nothing left to do once ``main`` returns: their store is
 #: closed, their container's output flushed, any supervisor forked away. They skip the
@@ -10,15 +10,25 @@ from gantry.cli.main import command_word, main
 _QUICK_EXIT = frozenset({"run", "create", "start", "rm"})
 
 
-try:
-    main()
-except SystemExit as done:
-    if not isinstance(done.code, int | None) or command_word(sys.argv[1:]) not in _QUICK_EXIT:
-        raise
-    code = done.code or 0
+def _quick_exit(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             code = code or 120  # what the interpreter reports when the final flush fails
     os._exit(code)
+
+
+# the common ``gantry run`` command lines need neither click nor the command table
+quick = quick_run(sys.argv[1:])
+if quick is not None:
+    _quick_exit(quick)
+
+from gantry.cli.main import command_word, main  # noqa: E402  (only when click must parse)
+
+try:
+    main()
+except SystemExit as done:
+    if not isinstance(done.code, int | None) or command_word(sys.argv[1:]) not in _QUICK_EXIT:
+        raise
+    _quick_exit(done.code or 0)

@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from gantry.errors import ContainerError, GantryError, ImageNotFound, UsageError
+
+if TYPE_CHECKING:
+    import click
+
+# click is imported only when the commands are built (module ``__getattr__`` below): the
+# common ``gantry run`` shapes are parsed by :func:`quick_run`, which needs none of it.
 
 CONTEXT = {
     "help_option_names": ["--help"],
@@ -105,12 +109,12 @@ def parse_labels(values: Sequence[str], files: Sequence[str]) -> dict[str, str]:
 
 
 def _size(value: str | None, flag: str) -> int:
-    from gantry.cli.units import ram_in_bytes
-
     if not value:
         return 0
     if value == "-1":
         return -1
+    from gantry.cli.units import ram_in_bytes
+
     try:
         return ram_in_bytes(value)
     except GantryError:
@@ -120,12 +124,14 @@ def _size(value: str | None, flag: str) -> int:
 
 
 def _duration(value: str | None) -> float:
+    if not value:
+        return 0.0
     from gantry.cli.units import parse_duration
 
-    return parse_duration(value) if value else 0.0
+    return parse_duration(value)
 
 
-def create_options(ctx: click.Context, kw: dict[str, Any]) -> Any:
+def create_options(ctx: click.Context | None, kw: dict[str, Any]) -> Any:
     from gantry.containers import CreateOptions
 
     env = []
@@ -204,6 +210,8 @@ def create_options(ctx: click.Context, kw: dict[str, Any]) -> Any:
 
 def _create_flags(f: Any) -> Any:
     """The flags ``create`` and ``run`` share, in docker's order of importance."""
+    import click
+
     opts = [
         click.option("--add-host", multiple=True, metavar="list", help="Add a custom host-to-IP mapping (host:ip)"),
         click.option("-a", "--attach", multiple=True, type=click.Choice(["stdin", "stdout", "stderr"], case_sensitive=False), help="Attach to STDIN, STDOUT or STDERR"),
@@ -267,7 +275,11 @@ def _create_flags(f: Any) -> Any:
     return f
 
 
-def _ensure_image(ctx: click.Context, mgr: Any, image: str, pull: str, quiet: bool) -> None:
+class _NeedsClick(Exception):
+    """The quick path met something only the click command does (pulling an image)."""
+
+
+def _ensure_image(ctx: click.Context | None, mgr: Any, image: str, pull: str, quiet: bool) -> None:
     """Docker's ``--pull``: a missing image is pulled (``Unable to find image ... locally``)."""
     if pull != "always":
         try:
@@ -276,6 +288,10 @@ def _ensure_image(ctx: click.Context, mgr: Any, image: str, pull: str, quiet: bo
         except ImageNotFound:
             if pull == "never":
                 raise
+    if ctx is None:
+        raise _NeedsClick
+    import click
+
     from gantry import reference
 
     try:
@@ -308,11 +324,16 @@ def _as_run_error(err: GantryError) -> GantryError:
     return err
 
 
-def _create(ctx: click.Context, mgr: Any, kw: dict[str, Any]) -> Any:
+def _warn(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _create(ctx: click.Context | None, mgr: Any, kw: dict[str, Any]) -> Any:
     opts = create_options(ctx, kw)
     _ensure_image(ctx, mgr, opts.image, kw["pull"], kw["quiet"])
     if opts.network == "host" and opts.publish:
-        click.echo("WARNING: Published ports are discarded when using host network mode", err=True)
+        _warn("WARNING: Published ports are discarded when using host network mode")
     if opts.init:
         from gantry.containers.bundle import find_init
 
@@ -332,37 +353,8 @@ def _create(ctx: click.Context, mgr: Any, kw: dict[str, Any]) -> Any:
     return c
 
 
-@click.command("create", context_settings=CONTEXT)
-@_create_flags
-@click.pass_context
-def create(ctx: click.Context, /, **kw: Any) -> None:
-    """Create a new container."""
-    from gantry.containers import Containers
-
-    try:
-        with Containers(_root(ctx)) as mgr:
-            c = _create(ctx, mgr, kw)
-    except GantryError as err:
-        raise _as_run_error(err) from None
-    click.echo(c.id)
-
-
-@click.command("run", context_settings=CONTEXT)
-@_create_flags
-@click.option(
-    "-d", "--detach", is_flag=True, help="Run container in background and print container ID"
-)
-@click.option(
-    "--sig-proxy/--no-sig-proxy",
-    default=True,
-    help="Proxy received signals to the process (default true)",
-)
-@click.option(
-    "--detach-keys", metavar="string", help="Override the key sequence for detaching a container"
-)
-@click.pass_context
-def run(ctx: click.Context, /, **kw: Any) -> None:
-    """Create and run a new container from an image."""
+def _run(root: Path, ctx: click.Context | None, kw: dict[str, Any]) -> int | None:
+    """``gantry run`` once its flags are parsed: the exit code, or None after ``-d``."""
     from gantry.containers import Containers
 
     if kw["detach"] and kw["rm"] and kw["restart"] not in ("no", None):
@@ -370,7 +362,7 @@ def run(ctx: click.Context, /, **kw: Any) -> None:
     if kw["tty"] and not kw["detach"] and not sys.stdin.isatty():
         raise _as_run_error(UsageError("the input device is not a TTY"))
     try:
-        with Containers(_root(ctx)) as mgr:
+        with Containers(root) as mgr:
             c = _create(ctx, mgr, kw)
             if kw["detach"]:
                 try:
@@ -379,12 +371,191 @@ def run(ctx: click.Context, /, **kw: Any) -> None:
                     if kw["rm"]:
                         mgr.remove(c.id, force=True, volumes=True)
                     raise
-                click.echo(c.id)
-                return
-            code = _run_foreground(mgr, c, kw)
+                sys.stdout.write(c.id + "\n")
+                sys.stdout.flush()
+                return None
+            return _run_foreground(mgr, c, kw)
     except GantryError as err:
         raise _as_run_error(err) from None
-    ctx.exit(code)
+
+
+def _build_commands() -> dict[str, click.Command]:
+    import click
+
+    @click.command("create", context_settings=CONTEXT)
+    @_create_flags
+    @click.pass_context
+    def create(ctx: click.Context, /, **kw: Any) -> None:
+        """Create a new container."""
+        from gantry.containers import Containers
+
+        try:
+            with Containers(_root(ctx)) as mgr:
+                c = _create(ctx, mgr, kw)
+        except GantryError as err:
+            raise _as_run_error(err) from None
+        click.echo(c.id)
+
+    @click.command("run", context_settings=CONTEXT)
+    @_create_flags
+    @click.option(
+        "-d", "--detach", is_flag=True, help="Run container in background and print container ID"
+    )
+    @click.option(
+        "--sig-proxy/--no-sig-proxy",
+        default=True,
+        help="Proxy received signals to the process (default true)",
+    )
+    @click.option(
+        "--detach-keys",
+        metavar="string",
+        help="Override the key sequence for detaching a container",
+    )
+    @click.pass_context
+    def run(ctx: click.Context, /, **kw: Any) -> None:
+        """Create and run a new container from an image."""
+        code = _run(_root(ctx), ctx, kw)
+        if code is not None:
+            ctx.exit(code)
+
+    return {"create": create, "run": run}
+
+
+_commands: dict[str, click.Command] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``run`` and ``create`` (click commands), built on first use."""
+    if name in ("run", "create"):
+        if not _commands:
+            _commands.update(_build_commands())
+        return _commands[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: ``gantry run``'s parameters as click hands them over when no flag is given (a test
+#: checks them against the click command, so that a new flag cannot be forgotten here).
+RUN_DEFAULTS: dict[str, Any] = {
+    "command": (), "add_host": (), "attach": (), "cap_add": (), "cap_drop": (),
+    "cidfile": None, "cpu_shares": None, "cpus": None, "cpuset_cpus": None, "dns": (),
+    "dns_option": (), "dns_search": (), "domainname": None, "entrypoint": None, "env": (),
+    "env_file": (), "expose": (), "health_cmd": None, "health_interval": None,
+    "health_retries": None, "health_start_period": None, "health_timeout": None,
+    "hostname": None, "init": False, "interactive": False, "label": (), "label_file": (),
+    "memory": None, "memory_reservation": None, "memory_swap": None, "mount": (),
+    "name": None, "network": None, "no_healthcheck": False, "pids_limit": None,
+    "platform": None, "privileged": False, "publish": (), "publish_all": False,
+    "pull": "missing", "quiet": False, "read_only": False, "restart": "no", "rm": False,
+    "security_opt": (), "shm_size": None, "stop_signal": None, "stop_timeout": None,
+    "sysctl": (), "tmpfs": (), "tty": False, "ulimit": (), "user": None, "volume": (),
+    "workdir": None, "detach": False, "sig_proxy": True, "detach_keys": None,
+}  # fmt: skip
+
+#: The flags :func:`quick_parse` understands: option -> (parameter, kind). Anything else
+#: (and ``--help``) goes through click, which then also renders every usage error.
+_QUICK_FLAGS: dict[str, tuple[str, str]] = {
+    "--rm": ("rm", "flag"), "-d": ("detach", "flag"), "--detach": ("detach", "flag"),
+    "-i": ("interactive", "flag"), "--interactive": ("interactive", "flag"),
+    "-t": ("tty", "flag"), "--tty": ("tty", "flag"),
+    "--network": ("network", "value"), "--net": ("network", "value"),
+    "--name": ("name", "value"), "--entrypoint": ("entrypoint", "value"),
+    "-w": ("workdir", "value"), "--workdir": ("workdir", "value"),
+    "-u": ("user", "value"), "--user": ("user", "value"),
+    "-e": ("env", "multi"), "--env": ("env", "multi"),
+    "-l": ("label", "multi"), "--label": ("label", "multi"),
+}  # fmt: skip
+
+
+def quick_parse(args: Sequence[str]) -> dict[str, Any] | None:
+    """``run``'s arguments (after the verb) as click would parse them, for the common
+    shapes only (the flags in ``_QUICK_FLAGS``, ``-it``-style bundles of ``-d``/``-i``/
+    ``-t``, then IMAGE [COMMAND...]); None when click must do it."""
+    kw = dict(RUN_DEFAULTS)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-") or arg == "-":
+            if arg == "-":
+                return None
+            kw["image"] = arg
+            kw["command"] = tuple(args[i + 1 :])
+            return kw
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        spec = _QUICK_FLAGS.get(name)
+        if spec is None:
+            if len(arg) > 2 and arg[1] != "-" and all(ch in "dit" for ch in arg[1:]):
+                for ch in arg[1:]:
+                    kw[_QUICK_FLAGS["-" + ch][0]] = True
+                i += 1
+                continue
+            return None
+        param, kind = spec
+        if kind == "flag":
+            if eq:
+                return None
+            kw[param] = True
+            i += 1
+            continue
+        if not eq:
+            if i + 1 >= len(args):
+                return None
+            value = args[i + 1]
+            i += 1
+        i += 1
+        kw[param] = (*kw[param], value) if kind == "multi" else value
+    return None
+
+
+def quick_run(argv: Sequence[str]) -> int | None:
+    """``gantry [--root R] [--debug] run ...`` without click, when :func:`quick_parse`
+    can read it: returns the exit code (errors rendered as ``gantry.cli.main`` does).
+    None: not such a command line (nothing was done), let click handle it."""
+    root: str | None = None
+    debug = bool(os.environ.get("GANTRY_DEBUG"))
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "--root" and i + 1 < len(argv):
+            root = argv[i + 1]
+            i += 2
+        elif argv[i].startswith("--root="):
+            root = argv[i].partition("=")[2]
+            i += 1
+        elif argv[i] == "--debug":
+            debug = True
+            i += 1
+        else:
+            return None
+    if i >= len(argv) or argv[i] != "run":
+        return None
+    kw = quick_parse(argv[i + 1 :])
+    if kw is None:
+        return None
+    if root is None:
+        root = os.environ.get("GANTRY_ROOT") or None
+    if root is not None and os.path.isfile(root):
+        return None  # click's "Directory ... is a file." usage error
+    if root is not None:
+        root_path = Path(root)
+    else:
+        from gantry.config import default_root
+
+        root_path = default_root()
+    try:
+        code = _run(root_path, None, kw)
+    except _NeedsClick:
+        return None  # the image must be pulled: before anything was created
+    except GantryError as err:
+        if debug:
+            raise
+        _warn(f"Error: {err}")
+        if err.hint:
+            _warn(f"hint: {err.hint}")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0 if code is None else code
 
 
 def _run_foreground(mgr: Any, c: Any, kw: dict[str, Any]) -> int:

@@ -19,7 +19,6 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 def rfc3339(ts: float) -> str:
     """Go's ``time.RFC3339`` of ``ts`` in local time: ``...+02:00``, or ``...Z`` in UTC."""
+    from datetime import UTC, datetime  # only for inspect's CreatedAt: not every run
+
     text = datetime.fromtimestamp(ts, UTC).astimezone().isoformat(timespec="seconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -46,7 +45,7 @@ MS_REMOUNT = 0x20
 MS_REC = 0x4000
 MNT_DETACH = 0x2
 
-NEW_MOUNT_API = platform.machine() in {"x86_64", "aarch64", "riscv64", "ppc64le", "s390x"}
+NEW_MOUNT_API = os.uname().machine in {"x86_64", "aarch64", "riscv64", "ppc64le", "s390x"}
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:

@@ -12,7 +12,7 @@ answers ``ENOSYS`` so that libc falls back to ``clone``. ``socket(AF_VSOCK)`` is
 
 from __future__ import annotations
 
-import platform
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -170,7 +170,7 @@ _ARCHES: dict[str, tuple[list[str], tuple[str, ...]]] = {
 
 def _kernel_at_least(major: int, minor: int) -> bool:
     try:
-        parts = platform.release().split(".")
+        parts = os.uname().release.split(".")
         return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
     except (ValueError, IndexError):
         return False
@@ -179,7 +179,7 @@ def _kernel_at_least(major: int, minor: int) -> bool:
 def default_profile(capabilities: Iterable[str], *, machine: str | None = None) -> dict[str, Any]:
     """The OCI ``linux.seccomp`` section for a process with these bounding capabilities."""
     caps = set(capabilities)
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine  # platform's, without importing it
     arches, arch_calls = _ARCHES.get(machine, ([], ()))
     allowed = set(ALWAYS_ALLOWED) | set(arch_calls)
     if _kernel_at_least(4, 8):
