@@ -4,7 +4,9 @@ The cache keys and history lines below were produced by the builder's own planne
 it moved to :mod:`gantry.dockerfile.stages`/:mod:`gantry.dockerfile.args`; they must not
 change (a changed key silently invalidates every user's cache). The one deliberate
 difference: a RUN after ``ARG NOVAL`` (declared, no value) now lists ``NOVAL=`` in its
-history line, as BuildKit's ``runCommandString`` does.
+history line, as BuildKit's ``runCommandString`` does. And one deliberate key change: a
+COPY of a directory keys on the digest of its entry lines (remembered by their stats, so
+an unchanged tree is not read again), not on the lines themselves.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ RUN id > /tmp/id || true
 KEYS = [
     ("COPY --chmod=600 a.txt ./", "76079c57f7985a9c681da6ade124f5097e27597070db880d5e573c010736b574"),
     ("COPY --from=builder /out /exec /copied/", "8893c7cf229edfb04aaec7a1c2e9ff93f5a07b4b9eddaf6772b17216f2a793fe"),
-    ("COPY dir/ /dir/", "865b281b71c41fa3d3f5240913e5a25e79ee64e23c024cc2c600cef326b4ec51"),
+    ("COPY dir/ /dir/", "4ad30ea68d81ec7f2dd3602c6f8dae5095c506d28cd5fb2a6a3d07df26e4f778"),
     ("RUN <<EOT", "78e979f763ebb246b65501df402023eeb74f239ac544dbcdb804cdd0572dd2b9"),
     ('RUN ["sh", "-c", "echo exec > /exec"]', "e8d066f897d6d414bdf80bd8321c681d42f813eb3a68b7acaff83cc2c3fe7e1a"),
     ('RUN echo "$GLOBAL $OVER $E1" > /out', "819fede816432868ffe1df399b5a4dcbceb4f7a5546d48a0d4dd9b66fc799233"),

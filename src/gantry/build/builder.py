@@ -49,6 +49,7 @@ from gantry.build.sources import (
     hash_cache_path,
     is_archive,
     parse_chmod,
+    tree_digest,
 )
 from gantry.build.sources import clean as clean_source
 from gantry.digest import Digest
@@ -1112,12 +1113,16 @@ class Builder:
         if root is None or root == self.opts.context:
             if self._index is None:
                 known = self.known.entries if self.known is not None else None
+                sig: str | None
                 if known is not None:
+                    assert self.known is not None
                     self._index = ContextIndex(self.opts.context, known)
+                    # the memo signed exactly these entries when it walked them
+                    sig = self.known.signature
                 else:
                     matcher = context_matcher(self.opts.context, self.opts.dockerfile)
                     self._index = ContextIndex.walk(self.opts.context, matcher)
-                sig = memo.context_signature(self.opts.context, self._index.entries.items())
+                    sig = memo.context_signature(self.opts.context, self._index.entries.items())
                 if sig is None:
                     self.memo.refuse()
                 self.memo.context = sig
@@ -1253,17 +1258,20 @@ class Builder:
                     lines: list[str] = []
                     top = one.path
                     if one.is_dir:
-                        lines.append(entry_record(top, "", os.stat(top), None))
+                        below: list[tuple[str, str, os.stat_result]] = []
+                        stats = index.entries  # the walk's lstats, taken moments ago
                         for rel in index.below(one.rel):
                             sub = rel[len(one.rel) + 1 :] if one.rel else rel
                             if matcher is not None and matcher.matches_or_parent_matches(sub):
                                 continue
-                            p = os.path.join(index.root, rel)
-                            lines.append(entry_record(p, sub, os.lstat(p), self._hashes))
+                            below.append((sub, os.path.join(index.root, rel), stats[rel]))
+                        name = json.dumps([top, excludes])
+                        tree = tree_digest(top, os.stat(top), below, self._hashes, name)
+                        key_sources.append([one.rel, one.is_dir, tree])
                     else:
                         base = posixpath.basename(one.rel)
                         lines.append(entry_record(top, base, os.stat(top), self._hashes))
-                    key_sources.append([one.rel, one.is_dir, lines])
+                        key_sources.append([one.rel, one.is_dir, lines])
         heredocs = [(c.path, c.data) for c in instr.contents]
         multi = len(selections) + len(urls) + len(heredocs) > 1 or (
             mount_stage is not None and len(srcs) > 1

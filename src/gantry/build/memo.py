@@ -82,6 +82,8 @@ class Lookup:
     images: dict[str, str] = field(default_factory=dict)
     #: the context as walked for the check: rel path -> lstat
     entries: dict[str, os.stat_result] | None = None
+    #: :func:`context_signature` of ``entries`` (set with them; the builder reuses it)
+    signature: str | None = None
     #: with ``result``: the cache keys it stands on and the vertices to show
     keys: list[str] = field(default_factory=list)
     vertices: list[tuple[str, str]] = field(default_factory=list)
@@ -250,7 +252,8 @@ def _verify(store: Store, opts: BuildOptions, note: dict[str, object]) -> Lookup
         return known
     if note["context"] is not None:
         known.entries = walk(opts)
-        if context_signature(opts.context, known.entries.items()) != note["context"]:
+        known.signature = context_signature(opts.context, known.entries.items())
+        if known.signature != note["context"]:
             return known
     unconsumed = note["unconsumed"]
     vertices = note["vertices"]

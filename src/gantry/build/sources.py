@@ -144,6 +144,18 @@ class HashCache:
         self._dirty = True
         return value
 
+    def tree(self, name: str, signature: str) -> str | None:
+        """The digest remembered for the tree ``name`` when its stats read ``signature``."""
+        hit = self._load().get("tree\0" + name)
+        if hit is not None and len(hit) == 2 and hit[0] == signature:
+            return str(hit[1])
+        return None
+
+    def set_tree(self, name: str, signature: str, digest: str) -> None:
+        """Remember ``digest`` for the tree ``name`` (one per name: the latest)."""
+        self._load()["tree\0" + name] = [signature, digest]
+        self._dirty = True
+
     def save(self) -> None:
         if not self._dirty or self._data is None:
             return
@@ -186,6 +198,39 @@ def entry_record(path: str, rel: str, st: os.stat_result, hashes: HashCache | No
     return json.dumps(
         [rel, kind, stat.S_IMODE(mode), st.st_uid, st.st_gid, extra, xa], separators=(",", ":")
     )
+
+
+def tree_digest(
+    top: str,
+    top_stat: os.stat_result,
+    entries: list[tuple[str, str, os.stat_result]],
+    hashes: HashCache,
+    name: str,
+) -> str:
+    """The digest of a directory's :func:`entry_record` lines (``top`` first, then each
+    ``(rel, path, lstat)`` of ``entries``), remembered in ``hashes`` under ``name`` by a
+    signature of the stats: a rebuild whose tree did not change reads no file, no xattr.
+
+    The signature holds what :class:`HashCache` trusts for contents (device, inode, size,
+    mtime, ctime: a changed xattr or owner moves ctime) plus mode, owner and rdev.
+    """
+    sig = hashlib.sha256()
+    for rel, s in (("", top_stat), *((r, s) for r, _p, s in entries)):
+        sig.update(
+            f"{rel}\0{s.st_mode} {s.st_uid} {s.st_gid} {s.st_size} {s.st_dev} {s.st_ino} "
+            f"{s.st_mtime_ns} {s.st_ctime_ns} {s.st_rdev}\n".encode("utf-8", "surrogateescape")
+        )
+    signature = sig.hexdigest()
+    known = hashes.tree(name, signature)
+    if known is not None:
+        return known
+    h = hashlib.sha256()
+    h.update(entry_record(top, "", top_stat, None).encode())
+    for rel, path, s in entries:
+        h.update(b"\n" + entry_record(path, rel, s, hashes).encode())
+    digest = h.hexdigest()
+    hashes.set_tree(name, signature, digest)
+    return digest
 
 
 def _sha256_file(path: str) -> str:
