@@ -531,10 +531,10 @@ def quick_run(argv: Sequence[str]) -> int | None:
     if kw is None:
         return None
     if root is None:
-        root = os.environ.get("GANTRY_ROOT") or None
-    if root is not None and os.path.isfile(root):
+        root = os.environ.get("GANTRY_ROOT")
+    if root and os.path.isfile(root):
         return None  # click's "Directory ... is a file." usage error
-    if root is not None:
+    if root:
         root_path = Path(root)
     else:
         from gantry.config import default_root
