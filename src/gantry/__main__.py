@@ -1,7 +1,7 @@
+"""``gantry`` and ``python -m gantry``: the one entry point of the command line."""
+
 import os
 import sys
-
-from gantry.cli.run import quick_run
 
 #: Verbs whose process has nothing left to do once ``main`` returns: their store is
 #: closed, their container's output flushed, any supervisor forked away. They skip the
@@ -19,16 +19,25 @@ def _quick_exit(code: int) -> None:
     os._exit(code)
 
 
-# the common ``gantry run`` command lines need neither click nor the command table
-quick = quick_run(sys.argv[1:])
-if quick is not None:
-    _quick_exit(quick)
+def main() -> None:
+    """Run the command line in ``sys.argv`` and exit."""
+    from gantry.cli.run import quick_run
 
-from gantry.cli.main import command_word, main  # noqa: E402  (only when click must parse)
+    # the common ``gantry run`` command lines need neither click nor the command table
+    quick = quick_run(sys.argv[1:])
+    if quick is not None:
+        _quick_exit(quick)
 
-try:
+    from gantry.cli.main import command_word
+    from gantry.cli.main import main as cli_main
+
+    try:
+        cli_main()
+    except SystemExit as done:
+        if not isinstance(done.code, int | None) or command_word(sys.argv[1:]) not in _QUICK_EXIT:
+            raise
+        _quick_exit(done.code or 0)
+
+
+if __name__ == "__main__":
     main()
-except SystemExit as done:
-    if not isinstance(done.code, int | None) or command_word(sys.argv[1:]) not in _QUICK_EXIT:
-        raise
-    _quick_exit(done.code or 0)
